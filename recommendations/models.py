@@ -1,0 +1,161 @@
+"""The audience, the catalogue and their behaviour.
+
+End users are the newsletter's audience and the website's visitors; Django's auth `User`
+stays for staff. External ids are the ids the customer's own systems use; the CSV import,
+the events API and every export speak in them.
+"""
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class EndUser(models.Model):
+    external_id = models.CharField(max_length=255, unique=True)
+    email = models.EmailField(blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    email_opt_in = models.BooleanField(
+        default=False, help_text="Consented to receive bulletins by email."
+    )
+    personalization_opt_out = models.BooleanField(
+        default=False, help_text="Asked not to be profiled: gets non-personalized lists only."
+    )
+    is_anonymous = models.BooleanField(
+        default=False, help_text="Created from behaviour events before the user was known."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "end user"
+        indexes = [
+            models.Index(fields=["email_opt_in", "personalization_opt_out"], name="enduser_consent"),
+            models.Index(fields=["created_at"], name="enduser_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Item(models.Model):
+    external_id = models.CharField(max_length=255, unique=True)
+    title = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    image_url = models.URLField(max_length=2000, blank=True)
+    categories = models.JSONField(default=list, blank=True, help_text="A list of category names.")
+    tags = models.JSONField(default=list, blank=True, help_text="A list of tags.")
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    available = models.BooleanField(default=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["available", "published_at"], name="item_available_published"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price__isnull=True) | models.Q(price__gte=0),
+                name="item_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class EventType(models.Model):
+    """How much one event of a kind says about a user's taste. Marketers tune the weights."""
+
+    class ValueMode(models.TextChoices):
+        FIXED = "fixed", "weight only"
+        VALUE = "value", "weight × event value (e.g. a rating)"
+        FRACTION = "fraction", "weight × fraction in [0, 1] (e.g. share of a video watched)"
+
+    name = models.SlugField(max_length=50, unique=True)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
+    value_mode = models.CharField(max_length=10, choices=ValueMode, default=ValueMode.FIXED)
+    is_conversion = models.BooleanField(
+        default=False, help_text="Counts as a conversion when it follows a tracked click."
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weight__gte=0), name="eventtype_weight_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def strength(self, value: float | None) -> float:
+        """The interaction strength of one event of this type with the given value."""
+        if self.value_mode == self.ValueMode.VALUE:
+            return self.weight * (value if value is not None else 1.0)
+        if self.value_mode == self.ValueMode.FRACTION:
+            return self.weight * min(max(value if value is not None else 1.0, 0.0), 1.0)
+        return self.weight
+
+
+class Interaction(models.Model):
+    """One behaviour event. `event_id` makes intake idempotent: a replay stores nothing new."""
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "CSV import"
+        API = "api", "events API"
+        WIDGET = "widget", "website widget"
+        EMAIL = "email", "email click"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="interactions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="+")
+    event_value = models.FloatField(null=True, blank=True)
+    timestamp = models.DateTimeField()
+    context = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=10, choices=Source, default=Source.API)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-timestamp"], name="interaction_user_time"),
+            models.Index(fields=["item", "-timestamp"], name="interaction_item_time"),
+            models.Index(fields=["timestamp"], name="interaction_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.event_type_id} {self.item_id} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class ApiKey(models.Model):
+    """A key for the public APIs. Only a SHA-256 of the key is stored; the key is shown once.
+
+    Secret keys are for server-to-server calls. Public keys go in browser widgets: they may
+    only read recommendations and write events, from their allowed origins.
+    """
+
+    class Kind(models.TextChoices):
+        SECRET = "secret", "secret (server to server)"
+        PUBLIC = "public", "public (browser widget)"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_origins = models.JSONField(
+        default=list, blank=True, help_text="For public keys: origins like https://example.com."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}, {self.prefix}…)"

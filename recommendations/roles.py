@@ -1,0 +1,35 @@
+"""Staff roles. `Marketers` edit placements, rules, segments and bulletins and read the data,
+but never see API keys or staff accounts."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+MARKETERS = "Marketers"
+
+# (app label, model) -> the permission actions marketers get on it.
+MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("recommendations", "enduser"): ("view",),
+    ("recommendations", "item"): ("view",),
+    ("recommendations", "interaction"): ("view",),
+    ("recommendations", "eventtype"): ("view", "change"),
+    ("django_celery_beat", "periodictask"): ("view",),
+}
+
+
+def marketers_group_sync() -> Group:
+    """Make the Marketers group hold exactly the permissions listed above (idempotent)."""
+    group, _ = Group.objects.get_or_create(name=MARKETERS)
+    wanted = Q(pk__in=[])
+    for (app_label, model), actions in MARKETER_PERMISSIONS.items():
+        wanted |= Q(
+            content_type__app_label=app_label,
+            content_type__model=model,
+            codename__in=[f"{action}_{model}" for action in actions],
+        )
+    group.permissions.set(Permission.objects.filter(wanted))
+    return group
+
+
+def marketers_group_sync_on_migrate(sender, **kwargs) -> None:
+    # Called after each app migrates; cheap, and by the last call every permission exists.
+    marketers_group_sync()

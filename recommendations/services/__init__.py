@@ -1,0 +1,1 @@
+"""Business logic between the database, the engine and the cache (plain functions)."""

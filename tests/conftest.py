@@ -1,0 +1,67 @@
+"""Shared fixtures. Services (PostgreSQL, Redis) are used when DATABASE_URL / REDIS_URL are set;
+tests that need one skip without it, and REQUIRE_SERVICES=1 turns every skip into a failure."""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from recsite.celery import app as celery_app
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_redis() -> str:
+    """The Redis URL, or skip (fail under REQUIRE_SERVICES=1) when there is none."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis: set REDIS_URL")
+    return settings.REDIS_URL
+
+
+def require_postgres() -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under REQUIRE_SERVICES=1: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery_by_default():
+    """Unit tests run tasks in-process; the tests that prove fan-out start a real worker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    from django.core.cache import cache
+
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def celery_worker_on_redis(transactional_db):
+    """A real Celery worker thread consuming from Redis, for tests that must not run eagerly."""
+    from celery.contrib.testing.worker import start_worker
+
+    require_redis()
+    celery_app.conf.task_always_eager = False
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
+                      loglevel="WARNING", shutdown_timeout=30) as worker:
+        yield worker
