@@ -28,7 +28,9 @@ class EndUser(models.Model):
     class Meta:
         verbose_name = "end user"
         indexes = [
-            models.Index(fields=["email_opt_in", "personalization_opt_out"], name="enduser_consent"),
+            models.Index(
+                fields=["email_opt_in", "personalization_opt_out"], name="enduser_consent"
+            ),
             models.Index(fields=["created_at"], name="enduser_created"),
         ]
 
@@ -87,7 +89,9 @@ class EventType(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(weight__gte=0), name="eventtype_weight_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=0), name="eventtype_weight_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -129,7 +133,9 @@ class Interaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} {self.event_type_id} {self.item_id} @ {self.timestamp:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.user_id} {self.event_type_id} {self.item_id} @ {self.timestamp:%Y-%m-%d %H:%M}"
+        )
 
 
 class ApiKey(models.Model):

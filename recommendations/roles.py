@@ -11,7 +11,7 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "enduser"): ("view",),
     ("recommendations", "item"): ("view",),
     ("recommendations", "interaction"): ("view",),
-    ("recommendations", "eventtype"): ("view", "change"),
+    ("recommendations", "eventtype"): ("view",),
     ("django_celery_beat", "periodictask"): ("view",),
 }
 

@@ -62,6 +62,12 @@ def celery_worker_on_redis(transactional_db):
 
     require_redis()
     celery_app.conf.task_always_eager = False
-    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
-                      loglevel="WARNING", shutdown_timeout=30) as worker:
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
         yield worker

@@ -6,102 +6,254 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('secret', 'secret (server to server)'), ('public', 'public (browser widget)')], max_length=10)),
-                ('prefix', models.CharField(editable=False, max_length=16, unique=True)),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('allowed_origins', models.JSONField(blank=True, default=list, help_text='For public keys: origins like https://example.com.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("secret", "secret (server to server)"),
+                            ("public", "public (browser widget)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("prefix", models.CharField(editable=False, max_length=16, unique=True)),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "allowed_origins",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="For public keys: origins like https://example.com.",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
             ],
             options={
-                'verbose_name': 'API key',
+                "verbose_name": "API key",
             },
         ),
         migrations.CreateModel(
-            name='EndUser',
+            name="EndUser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255, unique=True)),
-                ('email', models.EmailField(blank=True, db_index=True, max_length=254)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('email_opt_in', models.BooleanField(default=False, help_text='Consented to receive bulletins by email.')),
-                ('personalization_opt_out', models.BooleanField(default=False, help_text='Asked not to be profiled: gets non-personalized lists only.')),
-                ('is_anonymous', models.BooleanField(default=False, help_text='Created from behaviour events before the user was known.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=255, unique=True)),
+                ("email", models.EmailField(blank=True, db_index=True, max_length=254)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                (
+                    "email_opt_in",
+                    models.BooleanField(
+                        default=False, help_text="Consented to receive bulletins by email."
+                    ),
+                ),
+                (
+                    "personalization_opt_out",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Asked not to be profiled: gets non-personalized lists only.",
+                    ),
+                ),
+                (
+                    "is_anonymous",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Created from behaviour events before the user was known.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'end user',
-                'indexes': [models.Index(fields=['email_opt_in', 'personalization_opt_out'], name='enduser_consent'), models.Index(fields=['created_at'], name='enduser_created')],
+                "verbose_name": "end user",
+                "indexes": [
+                    models.Index(
+                        fields=["email_opt_in", "personalization_opt_out"], name="enduser_consent"
+                    ),
+                    models.Index(fields=["created_at"], name="enduser_created"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='EventType',
+            name="EventType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(unique=True)),
-                ('weight', models.FloatField(default=1.0, validators=[django.core.validators.MinValueValidator(0)])),
-                ('value_mode', models.CharField(choices=[('fixed', 'weight only'), ('value', 'weight × event value (e.g. a rating)'), ('fraction', 'weight × fraction in [0, 1] (e.g. share of a video watched)')], default='fixed', max_length=10)),
-                ('is_conversion', models.BooleanField(default=False, help_text='Counts as a conversion when it follows a tracked click.')),
-                ('description', models.CharField(blank=True, max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(unique=True)),
+                (
+                    "weight",
+                    models.FloatField(
+                        default=1.0, validators=[django.core.validators.MinValueValidator(0)]
+                    ),
+                ),
+                (
+                    "value_mode",
+                    models.CharField(
+                        choices=[
+                            ("fixed", "weight only"),
+                            ("value", "weight × event value (e.g. a rating)"),
+                            (
+                                "fraction",
+                                "weight × fraction in [0, 1] (e.g. share of a video watched)",
+                            ),
+                        ],
+                        default="fixed",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "is_conversion",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Counts as a conversion when it follows a tracked click.",
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('weight__gte', 0)), name='eventtype_weight_gte_0')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("weight__gte", 0)), name="eventtype_weight_gte_0"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=255, unique=True)),
-                ('title', models.CharField(blank=True, max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('url', models.URLField(blank=True, max_length=2000)),
-                ('image_url', models.URLField(blank=True, max_length=2000)),
-                ('categories', models.JSONField(blank=True, default=list, help_text='A list of category names.')),
-                ('tags', models.JSONField(blank=True, default=list, help_text='A list of tags.')),
-                ('price', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, validators=[django.core.validators.MinValueValidator(0)])),
-                ('available', models.BooleanField(default=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=255, unique=True)),
+                ("title", models.CharField(blank=True, max_length=500)),
+                ("description", models.TextField(blank=True)),
+                ("url", models.URLField(blank=True, max_length=2000)),
+                ("image_url", models.URLField(blank=True, max_length=2000)),
+                (
+                    "categories",
+                    models.JSONField(
+                        blank=True, default=list, help_text="A list of category names."
+                    ),
+                ),
+                ("tags", models.JSONField(blank=True, default=list, help_text="A list of tags.")),
+                (
+                    "price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=12,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                    ),
+                ),
+                ("available", models.BooleanField(default=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['available', 'published_at'], name='item_available_published')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('price__isnull', True), ('price__gte', 0), _connector='OR'), name='item_price_not_negative')],
+                "indexes": [
+                    models.Index(
+                        fields=["available", "published_at"], name="item_available_published"
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("price__isnull", True), ("price__gte", 0), _connector="OR"
+                        ),
+                        name="item_price_not_negative",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=255, unique=True)),
-                ('event_value', models.FloatField(blank=True, null=True)),
-                ('timestamp', models.DateTimeField()),
-                ('context', models.JSONField(blank=True, default=dict)),
-                ('source', models.CharField(choices=[('import', 'CSV import'), ('api', 'events API'), ('widget', 'website widget'), ('email', 'email click')], default='api', max_length=10)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('event_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='recommendations.eventtype')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='recommendations.enduser')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='recommendations.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=255, unique=True)),
+                ("event_value", models.FloatField(blank=True, null=True)),
+                ("timestamp", models.DateTimeField()),
+                ("context", models.JSONField(blank=True, default=dict)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("import", "CSV import"),
+                            ("api", "events API"),
+                            ("widget", "website widget"),
+                            ("email", "email click"),
+                        ],
+                        default="api",
+                        max_length=10,
+                    ),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "event_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="recommendations.eventtype",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="recommendations.enduser",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="recommendations.item",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', '-timestamp'], name='interaction_user_time'), models.Index(fields=['item', '-timestamp'], name='interaction_item_time'), models.Index(fields=['timestamp'], name='interaction_time')],
+                "indexes": [
+                    models.Index(fields=["user", "-timestamp"], name="interaction_user_time"),
+                    models.Index(fields=["item", "-timestamp"], name="interaction_item_time"),
+                    models.Index(fields=["timestamp"], name="interaction_time"),
+                ],
             },
         ),
     ]

@@ -16,19 +16,21 @@ def api_key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+def api_key_issue(api_key: ApiKey) -> str:
+    """Give an unsaved key its secret; return the raw key, which is never stored."""
+    prefix = KEY_PREFIXES[ApiKey.Kind(api_key.kind)]
+    raw_key = prefix + secrets.token_urlsafe(32)
+    api_key.prefix = raw_key[: len(prefix) + 8]
+    api_key.key_hash = api_key_hash(raw_key)
+    return raw_key
+
+
 def api_key_create(
     *, name: str, kind: str, allowed_origins: list[str] | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with the raw key, which is not stored and cannot be shown again."""
-    random_part = secrets.token_urlsafe(32)
-    raw_key = KEY_PREFIXES[ApiKey.Kind(kind)] + random_part
-    api_key = ApiKey(
-        name=name,
-        kind=kind,
-        prefix=raw_key[: len(KEY_PREFIXES[kind]) + 8],
-        key_hash=api_key_hash(raw_key),
-        allowed_origins=allowed_origins or [],
-    )
+    """Create a key and return it with the raw key, which cannot be shown again."""
+    api_key = ApiKey(name=name, kind=kind, allowed_origins=allowed_origins or [])
+    raw_key = api_key_issue(api_key)
     api_key.full_clean()
     api_key.save()
     return api_key, raw_key

@@ -18,7 +18,15 @@ from recommendations.models import EndUser, EventType, Interaction, Item
 
 MAX_ID_LENGTH = 255
 MAX_FUTURE_SKEW = timedelta(days=1)
-EVENT_FIELDS = {"user_id", "item_id", "event_type", "event_value", "timestamp", "event_id", "context"}
+EVENT_FIELDS = {
+    "user_id",
+    "item_id",
+    "event_type",
+    "event_value",
+    "timestamp",
+    "event_id",
+    "context",
+}
 
 
 class InvalidValue(ValueError):
@@ -79,7 +87,13 @@ def event_id_derive(
 ) -> str:
     """A stable id for an event sent without one, so replays of the same event stay idempotent."""
     key = "\x1f".join(
-        [user_id, item_id, event_type, timestamp.isoformat(), "" if event_value is None else repr(event_value)]
+        [
+            user_id,
+            item_id,
+            event_type,
+            timestamp.isoformat(),
+            "" if event_value is None else repr(event_value),
+        ]
     )
     return "derived:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
@@ -107,7 +121,9 @@ def _event_clean(raw: Any, event_types: dict[str, EventType], now: datetime) -> 
         raise InvalidValue("event: each event must be a JSON object")
     unknown = sorted(set(raw) - EVENT_FIELDS)
     if unknown:
-        raise InvalidValue(f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(EVENT_FIELDS))})")
+        raise InvalidValue(
+            f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(EVENT_FIELDS))})"
+        )
     cleaned: dict[str, Any] = {}
     for name in ("user_id", "item_id"):
         try:
@@ -116,9 +132,8 @@ def _event_clean(raw: Any, event_types: dict[str, EventType], now: datetime) -> 
             raise InvalidValue(f"{name}: {error}") from None
     type_name = raw.get("event_type")
     if not isinstance(type_name, str) or type_name not in event_types:
-        raise InvalidValue(
-            f"event_type: unknown event type {type_name!r} (known: {', '.join(sorted(event_types))})"
-        )
+        known = ", ".join(sorted(event_types))
+        raise InvalidValue(f"event_type: unknown event type {type_name!r} (known: {known})")
     cleaned["event_type"] = event_types[type_name]
     try:
         cleaned["event_value"] = event_value_clean(raw.get("event_value"))
@@ -234,7 +249,5 @@ def users_get_or_create_anonymous(*, external_ids: set[str]) -> dict[str, int]:
             [EndUser(external_id=external_id, is_anonymous=True) for external_id in missing],
             ignore_conflicts=True,
         )
-        pks.update(
-            EndUser.objects.filter(external_id__in=missing).values_list("external_id", "pk")
-        )
+        pks.update(EndUser.objects.filter(external_id__in=missing).values_list("external_id", "pk"))
     return pks

@@ -1,0 +1,39 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from recommendations.models import ApiKey
+from recommendations.services.api_keys import api_key_authenticate, api_key_create, api_key_hash
+
+pytestmark = pytest.mark.django_db
+
+
+def test_key_is_stored_hashed_and_authenticates():
+    api_key, raw_key = api_key_create(name="backend", kind="secret")
+    assert raw_key.startswith("rs_sk_")
+    assert raw_key not in (api_key.key_hash, api_key.prefix)
+    assert api_key.key_hash == api_key_hash(raw_key)
+    assert api_key_authenticate(raw_key=raw_key) == api_key
+    assert api_key_authenticate(raw_key=raw_key + "x") is None
+
+
+def test_authentication_records_last_use():
+    api_key, raw_key = api_key_create(name="backend", kind="secret")
+    api_key_authenticate(raw_key=raw_key)
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is not None
+
+
+def test_command_prints_the_key_once(capsys):
+    call_command("create_api_key", "--name", "site", "--kind", "public",
+                 "--origin", "https://example.com")
+    raw_key = capsys.readouterr().out.strip()
+    api_key = ApiKey.objects.get()
+    assert raw_key.startswith("rs_pk_")
+    assert api_key.allowed_origins == ["https://example.com"]
+    assert api_key_authenticate(raw_key=raw_key) == api_key
+
+
+def test_command_rejects_an_unknown_kind():
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("create_api_key", "--name", "x", "--kind", "root")
+    assert not ApiKey.objects.exists()
