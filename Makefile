@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-movielens bench-import clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks write their tables into benchmarks/RESULTS.md.
+bench: bench-movielens bench-import
+
+bench-movielens: $(STAMP)
+	$(BIN)/python benchmarks/movielens.py
+
+bench-import: $(STAMP)
+	$(BIN)/python benchmarks/import_movielens.py
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3 var/demo var/rejects
