@@ -2,6 +2,7 @@
 tests that need one skip without it, and REQUIRE_SERVICES=1 turns every skip into a failure."""
 
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -57,17 +58,28 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def celery_worker_on_redis(transactional_db):
-    """A real Celery worker thread consuming from Redis, for tests that must not run eagerly."""
+    """A real Celery worker thread consuming from Redis, for tests that must not run eagerly.
+
+    It listens on a queue of its own, so a worker of another test run sharing the Redis
+    database never takes this run's tasks.
+    """
     from celery.contrib.testing.worker import start_worker
 
     require_redis()
+    queue = f"test-{uuid.uuid4().hex}"
+    previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False
-    with start_worker(
-        celery_app,
-        pool="threads",
-        concurrency=2,
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ) as worker:
-        yield worker
+    celery_app.conf.task_default_queue = queue
+    try:
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=[queue],
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        celery_app.conf.task_default_queue = previous_queue
