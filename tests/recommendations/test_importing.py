@@ -14,7 +14,7 @@ from recommendations.services.importing import ImportFailed, data_import
 from recommendations.tasks import data_import_task
 from tests.factories import EndUserFactory, InteractionFactory, ItemFactory
 
-MOVIELENS = Path("/work/shared/data/movielens-100k")
+MOVIELENS = Path(__file__).resolve().parents[3] / "shared/data/movielens-100k"
 
 pytestmark = pytest.mark.django_db
 
