@@ -3,8 +3,20 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from recommendations.models import ApiKey, EndUser, EventType, Interaction, Item
+from recommendations.models import (
+    ApiKey,
+    EndUser,
+    EventType,
+    Interaction,
+    Item,
+    ModelVersion,
+    Placement,
+    RecommendationRun,
+    RecommendationSet,
+)
 from recommendations.services.api_keys import api_key_issue
+from recommendations.services.training import TrainingError, model_version_activate
+from recommendations.tasks import recommendations_compute_all_task
 
 
 @admin.register(EndUser)
@@ -74,7 +86,122 @@ class ApiKeyAdmin(admin.ModelAdmin):
             )
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         revoked = queryset.update(is_active=False)
         self.message_user(request, f"Revoked {revoked} key(s).")
+
+
+@admin.register(Placement)
+class PlacementAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "strategy", "count", "is_active"]
+    list_filter = ["strategy", "is_active"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "source",
+        "status",
+        "is_active",
+        "ndcg",
+        "precision",
+        "popularity_ndcg",
+        "interactions",
+        "duration_seconds",
+        "created_at",
+    ]
+    list_filter = ["source", "status", "is_active"]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "id"]
+    actions = ["activate"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from training (manage.py train, or the scheduled task)
+
+    @admin.display(description="nDCG@k")
+    def ndcg(self, version: ModelVersion) -> str:
+        return _metric(version.metrics, "ndcg_at_k")
+
+    @admin.display(description="Precision@k")
+    def precision(self, version: ModelVersion) -> str:
+        return _metric(version.metrics, "precision_at_k")
+
+    @admin.display(description="popularity nDCG@k")
+    def popularity_ndcg(self, version: ModelVersion) -> str:
+        return _metric(version.baseline_metrics, "ndcg_at_k")
+
+    @admin.display(description="interactions")
+    def interactions(self, version: ModelVersion) -> str:
+        return f"{version.data_size.get('interactions', 0):,}"
+
+    @admin.action(
+        description="Activate (roll back or forward to) the selected version",
+        permissions=["change"],
+    )
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            model_version_activate(version=version, reason=f"activated by {request.user} in admin")
+        except TrainingError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        recommendations_compute_all_task.delay_on_commit()
+        self.message_user(
+            request, f"{version} is active; every user's lists are being recomputed with it."
+        )
+
+
+def _metric(metrics: dict, name: str) -> str:
+    value = metrics.get(name)
+    return "—" if value is None else f"{value:.4f}"
+
+
+@admin.register(RecommendationSet)
+class RecommendationSetAdmin(admin.ModelAdmin):
+    list_display = ["user", "placement", "source", "model_version", "size", "computed_at"]
+    list_filter = ["placement", "source"]
+    list_select_related = ["user", "placement", "model_version"]
+    search_fields = ["=user__external_id"]
+    raw_id_fields = ["user"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="items")
+    def size(self, recommendation_set: RecommendationSet) -> int:
+        return len(recommendation_set.items)
+
+
+@admin.register(RecommendationRun)
+class RecommendationRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "model_version",
+        "status",
+        "progress",
+        "users",
+        "lists_written",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="shards done")
+    def progress(self, run: RecommendationRun) -> str:
+        return f"{run.shards_done} / {run.shards}"

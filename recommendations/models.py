@@ -165,3 +165,125 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.prefix}…)"
+
+
+class Placement(models.Model):
+    """Where recommendations are shown: a website widget, an email block, an item page."""
+
+    class Strategy(models.TextChoices):
+        PERSONALIZED = "personalized", "personalized for the user"
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    strategy = models.CharField(max_length=20, choices=Strategy, default=Strategy.PERSONALIZED)
+    count = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1)], help_text="How many items to show."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(count__gte=1), name="placement_count_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecommendationSource(models.TextChoices):
+    IN_HOUSE = "inhouse", "in-house"
+    PERSONALIZE = "personalize", "Amazon Personalize"
+
+
+class ModelVersion(models.Model):
+    """One trained model: its parameters, how it did on a time-based holdout, its artifact."""
+
+    Source = RecommendationSource
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "training"
+        ACTIVE = "active", "active"
+        READY = "ready", "ready (not active)"
+        REJECTED = "rejected", "rejected (worse than the active version)"
+        FAILED = "failed", "failed"
+
+    source = models.CharField(max_length=20, choices=Source, default=Source.IN_HOUSE)
+    status = models.CharField(max_length=10, choices=Status, default=Status.TRAINING)
+    is_active = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="On the time-based holdout.")
+    baseline_metrics = models.JSONField(
+        default=dict, blank=True, help_text="Popularity on the same holdout."
+    )
+    data_size = models.JSONField(default=dict, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    artifact = models.CharField(max_length=1000, blank=True)
+    decision = models.TextField(blank=True, help_text="Why it was or was not activated.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=models.Q(is_active=True),
+                name="modelversion_one_active_per_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} model #{self.pk} ({self.status})"
+
+
+class RecommendationSet(models.Model):
+    """The current list for one user, placement and source, as served and sent."""
+
+    Source = RecommendationSource
+
+    user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="recommendation_sets")
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=20, choices=Source, default=Source.IN_HOUSE)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    items = models.JSONField(
+        default=list, help_text="[{item_id, score, reason, because_item_id}] in rank order."
+    )
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "placement", "source"], name="recommendationset_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["placement", "computed_at"], name="recset_placement_time")]
+
+    def __str__(self) -> str:
+        return f"{self.placement_id}/{self.source} for {self.user_id}"
+
+
+class RecommendationRun(models.Model):
+    """One batch computation of every user's lists, fanned out over user shards."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    shards = models.PositiveIntegerField(default=0)
+    shards_done = models.PositiveIntegerField(default=0)
+    users = models.PositiveIntegerField(default=0)
+    lists_written = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Recommendation run #{self.pk} ({self.status})"

@@ -12,6 +12,10 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "item"): ("view",),
     ("recommendations", "interaction"): ("view",),
     ("recommendations", "eventtype"): ("view",),
+    ("recommendations", "placement"): ("view", "add", "change", "delete"),
+    ("recommendations", "modelversion"): ("view",),
+    ("recommendations", "recommendationset"): ("view",),
+    ("recommendations", "recommendationrun"): ("view",),
     ("django_celery_beat", "periodictask"): ("view",),
 }
 

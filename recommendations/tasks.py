@@ -1,8 +1,17 @@
 """Celery tasks: thin wrappers that call services."""
 
-from celery import shared_task
+from celery import chord, group, shared_task
+from django.db import InterfaceError, OperationalError
 
 from recommendations.services.importing import data_import
+from recommendations.services.recommending import (
+    Shard,
+    recommendation_run_finish,
+    recommendation_run_start,
+    recommendation_shard_compute,
+    recommendations_refresh_user,
+)
+from recommendations.services.training import model_version_train
 
 
 @shared_task(time_limit=2 * 3600, soft_time_limit=2 * 3600 - 60)
@@ -18,3 +27,56 @@ def data_import_task(
         users=users, items=items, interactions=interactions, skip_invalid=skip_invalid
     )
     return report.as_dict()
+
+
+@shared_task(time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+def model_train_task(
+    params: dict | None = None, tune: bool = False, recompute: bool = True
+) -> dict:
+    """Train a version; when it becomes active, recompute every user's lists with it."""
+    version = model_version_train(params=params, tune=tune)
+    if version.is_active and recompute:
+        recommendations_compute_all_task.delay()
+    return {"model_version": version.pk, "status": version.status, "decision": version.decision}
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def recommendations_compute_all_task(shard_users: int | None = None) -> int:
+    """Fan the users out over shard tasks; a chord closes the run when every shard is done."""
+    run, shards = recommendation_run_start(shard_users=shard_users)
+    header = group(
+        recommendations_compute_shard_task.si(run.pk, shard.pk_from, shard.pk_to)
+        for shard in shards
+    )
+    chord(header)(recommendation_run_finish_task.si(run.pk))
+    return run.pk
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=1800,
+    soft_time_limit=1740,
+)
+def recommendations_compute_shard_task(run_id: int, pk_from: int, pk_to: int) -> int:
+    return recommendation_shard_compute(run_id=run_id, shard=Shard(pk_from, pk_to))
+
+
+@shared_task(time_limit=60, soft_time_limit=50)
+def recommendation_run_finish_task(run_id: int) -> str:
+    return recommendation_run_finish(run_id=run_id).status
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+    time_limit=60,
+    soft_time_limit=50,
+)
+def recommendations_refresh_user_task(user_pk: int) -> int:
+    return recommendations_refresh_user(user_pk=user_pk)

@@ -116,6 +116,8 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "TIMEOUT": env.int("CACHE_TIMEOUT", default=24 * 3600),
+            # Every user's lists are cached; the default of 300 entries would cull them.
+            "OPTIONS": {"MAX_ENTRIES": env.int("LOCMEM_CACHE_MAX_ENTRIES", default=1_000_000)},
         }
     }
 
@@ -152,6 +154,12 @@ AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 AWS_REGION = env.str("AWS_REGION", default="us-east-1")
 # Where artifacts (trained models, exports) go: a local folder or an s3://bucket/prefix URI.
 ARTIFACT_ROOT = env.str("ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts"))
+
+# Recommendations: batch shards, how long cached lists live, refresh after new events.
+RECOMMEND_SHARD_USERS = env.int("RECOMMEND_SHARD_USERS", default=5000)
+RECOMMENDATIONS_CACHE_SECONDS = env.int("RECOMMENDATIONS_CACHE_SECONDS", default=7 * 24 * 3600)
+REALTIME_REFRESH = env.bool("REALTIME_REFRESH", default=True)
+REFRESH_DEBOUNCE_SECONDS = env.int("REFRESH_DEBOUNCE_SECONDS", default=2)
 
 # Event intake limits (POST /api/v1/events/).
 EVENTS_MAX_BATCH = env.int("EVENTS_MAX_BATCH", default=1000)

@@ -83,3 +83,13 @@ def celery_worker_on_redis(transactional_db):
             yield worker
     finally:
         celery_app.conf.task_default_queue = previous_queue
+
+
+@pytest.fixture
+def planted_catalogue(tmp_path, settings):
+    """A small synthetic publisher, imported through the real path, with its planted tastes."""
+    from recommendations.services.demo import demo_data_load
+
+    settings.VAR_DIR = tmp_path
+    settings.ARTIFACT_ROOT = str(tmp_path / "artifacts")
+    return demo_data_load(n_users=300, n_items=120, seed=3, directory=tmp_path / "csv").data

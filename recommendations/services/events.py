@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from recommendations.models import EndUser, EventType, Interaction, Item
+from recommendations.services.recommending import recommendations_refresh_enqueue
 
 MAX_ID_LENGTH = 255
 MAX_FUTURE_SKEW = timedelta(days=1)
@@ -232,6 +233,10 @@ def events_ingest(*, events: list[Any], source: str = Interaction.Source.API) ->
     )
     result.accepted = len(fresh)
     result.user_ids = {user_pks[event["user_id"]] for event in fresh}
+    if result.user_ids:
+        # Their lists follow their behaviour within seconds, once the events are committed.
+        user_ids = set(result.user_ids)
+        transaction.on_commit(lambda: recommendations_refresh_enqueue(user_pks=user_ids))
     result.errors.sort(key=lambda error: error["index"])
     return result
 

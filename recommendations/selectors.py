@@ -1,0 +1,137 @@
+"""Reads that feed the engine: the database as the engine's DataFrames."""
+
+from collections.abc import Iterable
+
+import pandas as pd
+from django.db import connection
+from django.db.models import QuerySet
+
+from recommendations.engine.datasets import item_features_derive
+from recommendations.models import EndUser, EventType, Interaction, Item, RecommendationSet
+
+FETCH_ROWS = 100_000
+UNIX_EPOCH = pd.Timestamp(0, tz="UTC")
+INTERACTION_COLUMNS = ["user_id", "item_id", "timestamp", "event_type", "event_value"]
+
+
+def _rows(queryset: QuerySet, fields: list[str]) -> Iterable[tuple]:
+    """Rows of a values_list query fetched in large blocks straight from the cursor."""
+    sql, params = queryset.values_list(*fields).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while block := cursor.fetchmany(FETCH_ROWS):
+            yield from block
+
+
+def interactions_frame(queryset: QuerySet | None = None) -> pd.DataFrame:
+    """Interactions as `user_id, item_id, timestamp (unix s), event_type, event_value`."""
+    queryset = Interaction.objects.order_by() if queryset is None else queryset
+    fields = ["user__external_id", "item__external_id", "timestamp", "event_type__name"]
+    frame = pd.DataFrame(
+        list(_rows(queryset, [*fields, "event_value"])), columns=INTERACTION_COLUMNS
+    )
+    timestamps = pd.to_datetime(frame["timestamp"], utc=True, format="mixed")
+    frame["timestamp"] = (timestamps - UNIX_EPOCH).dt.total_seconds()
+    frame["event_value"] = pd.to_numeric(frame["event_value"], errors="coerce")
+    return frame
+
+
+def items_frame() -> pd.DataFrame:
+    """Items with their text, categories, tags and attributes (flattened into columns)."""
+    rows = Item.objects.values_list(
+        "external_id",
+        "title",
+        "description",
+        "categories",
+        "tags",
+        "published_at",
+        "available",
+        "attributes",
+    )
+    base = pd.DataFrame(
+        list(rows),
+        columns=[
+            "item_id",
+            "title",
+            "description",
+            "categories",
+            "tags",
+            "published_at",
+            "available",
+            "attributes",
+        ],
+    )
+    return item_features_derive(_attributes_flatten(base))
+
+
+def users_frame() -> pd.DataFrame | None:
+    """User attributes (for cold start), or None when no user has any."""
+    rows = list(EndUser.objects.exclude(attributes={}).values_list("external_id", "attributes"))
+    if not rows:
+        return None
+    return _attributes_flatten(pd.DataFrame(rows, columns=["user_id", "attributes"]))
+
+
+def _attributes_flatten(frame: pd.DataFrame) -> pd.DataFrame:
+    attributes = pd.json_normalize(frame.pop("attributes").tolist(), max_level=0)
+    attributes = attributes.drop(columns=[c for c in attributes if c in frame.columns])
+    return pd.concat([frame.reset_index(drop=True), attributes], axis=1)
+
+
+def event_weighting() -> dict:
+    """The engine parameters that carry the event types' weights from admin."""
+    event_types = list(EventType.objects.all())
+    return {
+        "event_weights": {event_type.name: event_type.weight for event_type in event_types},
+        "value_events": sorted(
+            event_type.name
+            for event_type in event_types
+            if event_type.value_mode != EventType.ValueMode.FIXED
+        ),
+    }
+
+
+def user_history_frame(user_pk: int, limit: int = 500) -> pd.DataFrame:
+    """One user's latest interactions, for a refresh without refitting."""
+    return interactions_frame(
+        Interaction.objects.filter(user_id=user_pk).order_by("-timestamp")[:limit]
+    )
+
+
+REASONS = {
+    "collaborative": "because you engaged with “{because}”",
+    "content": "similar to “{because}”",
+    "popularity": "popular right now",
+    "cold_start": "popular with people like you",
+}
+
+
+def recommendations_explained(*, user_pk: int, placement_slug: str) -> list[dict]:
+    """A user's stored list with titles and a sentence saying why each item is there."""
+    recommendation_set = (
+        RecommendationSet.objects.filter(user_id=user_pk, placement__slug=placement_slug)
+        .order_by("source")
+        .first()
+    )
+    if recommendation_set is None:
+        return []
+    entries = recommendation_set.items
+    ids = {e["item_id"] for e in entries} | {e["because_item_id"] for e in entries}
+    titles = dict(Item.objects.filter(external_id__in=ids).values_list("external_id", "title"))
+    explained = []
+    for rank, entry in enumerate(entries, start=1):
+        because = titles.get(entry.get("because_item_id"), entry.get("because_item_id"))
+        template = REASONS.get(entry["reason"], entry["reason"])
+        if because is None:
+            template = REASONS["popularity"] if "{because}" in template else template
+        explained.append(
+            {
+                "rank": rank,
+                "item_id": entry["item_id"],
+                "title": titles.get(entry["item_id"], entry["item_id"]),
+                "score": entry["score"],
+                "source": recommendation_set.source,
+                "why": template.format(because=because),
+            }
+        )
+    return explained

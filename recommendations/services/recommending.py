@@ -1,0 +1,247 @@
+"""Computing and storing every user's lists, in shards, and refreshing one user after events.
+
+The batch path and the refresh path share `_lists_write`, so a list means the same thing
+whichever path wrote it: the database row is the record, the cache is the fast copy.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from tqdm import tqdm
+
+from recommendations import selectors
+from recommendations.engine import HybridRecommender
+from recommendations.models import (
+    EndUser,
+    Item,
+    ModelVersion,
+    Placement,
+    RecommendationRun,
+    RecommendationSet,
+)
+from recommendations.services.training import active_model, model_load
+
+logger = logging.getLogger(__name__)
+
+
+class NoActiveModel(Exception):
+    """Nothing to compute with until a model version is trained and activated."""
+
+
+def recommendations_cache_key(*, placement_slug: str, user_external_id: str) -> str:
+    return f"recs:v1:{placement_slug}:{user_external_id}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    pk_from: int
+    pk_to: int
+
+
+def recommendation_run_start(
+    *, shard_users: int | None = None
+) -> tuple[RecommendationRun, list[Shard]]:
+    """Create a run over every user, split into contiguous primary-key ranges."""
+    found = active_model()
+    if found is None:
+        raise NoActiveModel("no active model version: train one first (manage.py train)")
+    shard_users = shard_users or settings.RECOMMEND_SHARD_USERS
+    pks = np.fromiter(EndUser.objects.order_by("pk").values_list("pk", flat=True), dtype=np.int64)
+    shards = [
+        Shard(int(pks[start]), int(pks[min(start + shard_users, len(pks)) - 1]))
+        for start in range(0, len(pks), shard_users)
+    ]
+    run = RecommendationRun.objects.create(
+        model_version=found[0], shards=len(shards), users=len(pks)
+    )
+    return run, shards
+
+
+def recommendation_shard_compute(*, run_id: int, shard: Shard) -> int:
+    """Compute and store the lists of one shard's users; returns how many lists were written.
+
+    Idempotent: a redelivered shard overwrites the same rows with the same lists.
+    """
+    run = RecommendationRun.objects.select_related("model_version").get(pk=run_id)
+    model = model_load(run.model_version)
+    placements = _batch_placements()
+    users = pd.DataFrame(
+        EndUser.objects.filter(pk__range=(shard.pk_from, shard.pk_to)).values_list(
+            "pk", "external_id", "personalization_opt_out"
+        ),
+        columns=["pk", "external_id", "opt_out"],
+    )
+    written = 0
+    if placements and len(users):
+        k = max(placement.count for placement in placements)
+        candidates = _servable_items(model)
+        profiled = users[~users["opt_out"]]
+        recs = model.recommend(
+            profiled["external_id"].tolist(), k=k, candidates=candidates, explain=True
+        )
+        lists = _lists_by_user(recs)
+        if (~users["opt_out"]).sum() < len(users):
+            # Opted out of profiling: the same non-personalized list for all of them.
+            popular = _list_of(
+                model.recommend_for_history([], k=k, candidates=candidates, explain=True)
+            )
+            lists.update(
+                {external_id: popular for external_id in users[users["opt_out"]]["external_id"]}
+            )
+        written = _lists_write(
+            users=users, lists=lists, placements=placements, model_version=run.model_version
+        )
+    RecommendationRun.objects.filter(pk=run_id).update(
+        shards_done=F("shards_done") + 1, lists_written=F("lists_written") + written
+    )
+    return written
+
+
+def recommendations_compute_all_in_process(
+    *, shard_users: int | None = None, progress: bool = False
+) -> RecommendationRun:
+    """The whole batch in this process, shard after shard (no workers: the embedded default)."""
+    run, shards = recommendation_run_start(shard_users=shard_users)
+    for shard in tqdm(shards, desc="shards", unit="shard", disable=not progress):
+        recommendation_shard_compute(run_id=run.pk, shard=shard)
+    return recommendation_run_finish(run_id=run.pk)
+
+
+def recommendation_run_finish(*, run_id: int) -> RecommendationRun:
+    RecommendationRun.objects.filter(pk=run_id).update(
+        status=RecommendationRun.Status.DONE, finished_at=timezone.now()
+    )
+    return RecommendationRun.objects.get(pk=run_id)
+
+
+def recommendations_refresh_user(*, user_pk: int) -> int:
+    """Recompute one user's lists from their latest events, without refitting the model."""
+    # Events that arrive from now on schedule a new refresh; this one reads what came before.
+    cache.delete(_refresh_pending_key(user_pk))
+    found = active_model()
+    placements = _batch_placements()
+    user = (
+        EndUser.objects.filter(pk=user_pk)
+        .values_list("pk", "external_id", "personalization_opt_out")
+        .first()
+    )
+    if found is None or not placements or user is None:
+        return 0
+    version, model = found
+    k = max(placement.count for placement in placements)
+    history = [] if user[2] else selectors.user_history_frame(user_pk)
+    recs = model.recommend_for_history(
+        history,
+        k=k,
+        user_id=None if user[2] else user[1],
+        candidates=_servable_items(model),
+        explain=True,
+    )
+    users = pd.DataFrame([user], columns=["pk", "external_id", "opt_out"])
+    return _lists_write(
+        users=users, lists={user[1]: _list_of(recs)}, placements=placements, model_version=version
+    )
+
+
+def _batch_placements() -> list[Placement]:
+    return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
+
+
+def _servable_items(model: HybridRecommender) -> np.ndarray:
+    """The model's items that may be shown: those not marked unavailable since training."""
+    unavailable = set(Item.objects.filter(available=False).values_list("external_id", flat=True))
+    known = model.item_map_.labels
+    return np.asarray(known[~known.isin(unavailable)]) if unavailable else np.asarray(known)
+
+
+def _list_of(recs: pd.DataFrame) -> list[dict]:
+    return [
+        {
+            "item_id": str(row.item_id),
+            "score": round(float(row.score), 6),
+            "reason": row.source,
+            "because_item_id": None if pd.isna(row.because_item_id) else str(row.because_item_id),
+        }
+        for row in recs.itertuples(index=False)
+        if math.isfinite(row.score)
+    ]
+
+
+def _lists_by_user(recs: pd.DataFrame) -> dict[str, list[dict]]:
+    return {str(user_id): _list_of(group) for user_id, group in recs.groupby("user_id", sort=False)}
+
+
+@transaction.atomic
+def _lists_write(
+    *,
+    users: pd.DataFrame,
+    lists: dict[str, list[dict]],
+    placements: list[Placement],
+    model_version: ModelVersion,
+) -> int:
+    now = timezone.now()
+    rows, cached = [], {}
+    for pk, external_id in zip(users["pk"], users["external_id"], strict=True):
+        items = lists.get(external_id, [])
+        for placement in placements:
+            shown = items[: placement.count]
+            rows.append(
+                RecommendationSet(
+                    user_id=int(pk),
+                    placement=placement,
+                    source=model_version.source,
+                    model_version=model_version,
+                    items=shown,
+                    computed_at=now,
+                )
+            )
+            key = recommendations_cache_key(
+                placement_slug=placement.slug, user_external_id=external_id
+            )
+            cached[key] = {
+                "items": shown,
+                "source": model_version.source,
+                "model_version": model_version.pk,
+                "computed_at": now.isoformat(),
+            }
+    RecommendationSet.objects.bulk_create(
+        rows,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["user", "placement", "source"],
+        update_fields=["items", "model_version", "computed_at"],
+    )
+    transaction.on_commit(
+        lambda: cache.set_many(cached, timeout=settings.RECOMMENDATIONS_CACHE_SECONDS)
+    )
+    return len(rows)
+
+
+def recommendations_refresh_enqueue(*, user_pks: set[int]) -> int:
+    """Schedule a refresh for each user, at most one pending per user at a time."""
+    if not settings.REALTIME_REFRESH:
+        return 0
+    from recommendations.tasks import recommendations_refresh_user_task
+
+    queued = 0
+    for user_pk in user_pks:
+        if cache.add(
+            _refresh_pending_key(user_pk), 1, timeout=settings.REFRESH_DEBOUNCE_SECONDS * 10
+        ):
+            recommendations_refresh_user_task.apply_async(
+                (user_pk,), countdown=settings.REFRESH_DEBOUNCE_SECONDS
+            )
+            queued += 1
+    return queued
+
+
+def _refresh_pending_key(user_pk: int) -> str:
+    return f"refresh-pending:{user_pk}"
