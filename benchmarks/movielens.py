@@ -26,41 +26,23 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.results import RESULTS, section_write, stamp  # noqa: E402
 from recommendations.engine import HybridRecommender  # noqa: E402
+from recommendations.engine.datasets import read_personalize_csvs  # noqa: E402
 from recommendations.engine.evaluation import evaluate, search, stratified_split  # noqa: E402
+from recommendations.engine.presets import POPULARITY_PARAMS, SEARCH_GRID  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared/data/movielens-100k"
 K = 10
-# Metadata used by the hybrid: genres and release decade (both as categorical item features).
-ITEM_CATEGORIES = ["genres", "decade"]
-GRID = {
-    "ease_l2": [300.0, 500.0],
-    "value_power": [0.0, 0.3, 0.6],
-    "item_feature_weight": [2.0, 4.0],
-}
-POPULARITY = {
-    "cf_algorithm": "none",
-    "content_weight": 0.0,
-    "popularity_weight": 1.0,
-    "popularity_half_life_days": None,
-    "value_power": 0.0,
-}
 METRICS = ["map", "ndcg_at_k", "precision_at_k", "recall_at_k"]
 
 
 def load(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    def read(name: str) -> pd.DataFrame:
-        frame = pd.read_csv(data_dir / name)
-        return frame.rename(columns=str.lower)
-
-    interactions, items, users = (read(f) for f in ("interactions.csv", "items.csv", "users.csv"))
-    year = pd.to_numeric(items["year"], errors="coerce")
-    items["decade"] = (year // 10 * 10).astype("Int64").astype(str).replace("<NA>", None)
-    return interactions, items, users
+    # The same reader as `manage.py evaluate --data DIR`, so both see the same features.
+    return read_personalize_csvs(data_dir)
 
 
 def run(data_dir: Path, seeds: list[int], tune: bool) -> tuple[pd.DataFrame, list[str]]:
     interactions, items, users = load(data_dir)
-    base = {"category_columns": ITEM_CATEGORIES}
+    base: dict = {}  # the engine's defaults; item categories are detected (genres, decade)
     rows, notes = [], []
     for seed in seeds:
         train, test = stratified_split(interactions, test_size=0.25, seed=seed)
@@ -69,7 +51,7 @@ def run(data_dir: Path, seeds: list[int], tune: bool) -> tuple[pd.DataFrame, lis
             started = time.perf_counter()
             params, table = search(
                 train,
-                GRID,
+                SEARCH_GRID,
                 k=K,
                 split="stratified",
                 seed=seed,
@@ -77,14 +59,14 @@ def run(data_dir: Path, seeds: list[int], tune: bool) -> tuple[pd.DataFrame, lis
                 items=items,
                 users=users,
             )
-            chosen = {n: params[n] for n in GRID}
+            chosen = {n: params[n] for n in SEARCH_GRID}
             notes.append(
                 f"seed {seed}: chose {chosen} (validation nDCG@10 "
                 f"{table['ndcg_at_k'].iloc[0]:.4f}, search "
                 f"{time.perf_counter() - started:.1f} s over {len(table)} settings)"
             )
         hybrid = evaluate(HybridRecommender(**params), train, test, K, items=items, users=users)
-        popular = evaluate(HybridRecommender(**POPULARITY), train, test, K)
+        popular = evaluate(HybridRecommender(**POPULARITY_PARAMS), train, test, K)
         rows += [
             {"model": "hybrid (EASE + sessions + metadata)", "seed": seed, **hybrid},
             {"model": "popularity", "seed": seed, **popular},
@@ -132,7 +114,7 @@ def markdown(
     if tune:
         lines.append(
             "Hyperparameters: searched per seed over "
-            + ", ".join(f"`{n}` in {v}" for n, v in GRID.items())
+            + ", ".join(f"`{n}` in {v}" for n, v in SEARCH_GRID.items())
             + " on a stratified 75/25 validation split of that seed's train part "
             "(the test part is never used for choosing):"
         )
