@@ -257,3 +257,74 @@ def search(
 def _plain(value):
     """NumPy scalars from the table back to plain Python values."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+# ----------------------------------------------------------------------------- comparison
+def compare_with_popularity(
+    interactions: pd.DataFrame,
+    *,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    split: str = "stratified",
+    test_size: float = 0.25,
+    k: int = 10,
+    seeds: Sequence[int] = (42,),
+    params: Mapping | None = None,
+    tune: bool = False,
+    param_grid: Mapping[str, Sequence] | None = None,
+) -> dict:
+    """The hybrid beside the popularity baseline on the same splits, averaged over seeds.
+
+    `split` is "stratified" (per user, random; the MovieLens protocol; one split per seed) or
+    "temporal" (each user's latest events; the same split whatever the seed). With `tune`, the
+    hybrid's parameters are searched per seed on a validation split of the train part only,
+    and the chosen ones are reported.
+    """
+    from .hybrid import HybridRecommender
+    from .presets import POPULARITY_PARAMS, SEARCH_GRID
+
+    interactions = _lower(interactions)
+    runs = []
+    for seed in seeds:
+        if split == "stratified":
+            train, test = stratified_split(interactions, test_size, seed=seed)
+        elif split == "temporal":
+            train, test = temporal_split(interactions, test_size)
+        else:
+            raise EngineError(f"split must be 'stratified' or 'temporal', got {split!r}")
+        chosen = {"random_state": seed, **(params or {})}
+        if tune:
+            chosen, _ = search(
+                train,
+                param_grid or SEARCH_GRID,
+                k=k,
+                split=split,
+                seed=seed,
+                base_params=chosen,
+                items=items,
+                users=users,
+            )
+        runs.append(
+            {
+                "seed": seed,
+                "params": chosen,
+                "hybrid": evaluate(
+                    HybridRecommender(**chosen), train, test, k, items=items, users=users
+                ),
+                "popularity": evaluate(
+                    HybridRecommender(**POPULARITY_PARAMS), train, test, k, items=items, users=users
+                ),
+            }
+        )
+    summary = {
+        model: {name: float(np.mean([run[model][name] for run in runs])) for name in runs[0][model]}
+        for model in ("hybrid", "popularity")
+    }
+    return {
+        "split": split,
+        "test_size": test_size,
+        "k": k,
+        "seeds": list(seeds),
+        "summary": summary,
+        "runs": runs,
+    }

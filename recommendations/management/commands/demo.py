@@ -1,7 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from recommendations.services.demo import demo_data_load
+from recommendations.models import EndUser
+from recommendations.selectors import recommendations_explained
+from recommendations.services.demo import DemoReport, demo_data_load
 from recommendations.services.importing import ImportFailed
+from recommendations.services.recommending import recommendations_compute_all_in_process
+from recommendations.services.training import TrainingError, model_version_train
+
+SHOWN_USERS = 3
+SHOWN_ITEMS = 5
 
 
 class Command(BaseCommand):
@@ -13,15 +20,38 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args, users: int, items: int, seed: int, **options) -> None:
-        self.stdout.write(f"Generating {users} users and {items} items (seed {seed})…")
+        progress = options["verbosity"] > 0
+        self._heading(
+            f"1. Data: a synthetic publisher, {users} users and {items} items (seed {seed})"
+        )
         try:
-            report = demo_data_load(
-                n_users=users, n_items=items, seed=seed, progress=options["verbosity"] > 0
-            )
-        except (ImportFailed, ValueError) as error:
+            report = demo_data_load(n_users=users, n_items=items, seed=seed, progress=progress)
+            self._data_summary(report)
+            self._heading("2. Training the in-house model")
+            version = model_version_train()
+            self._heading("3. Every user's recommendations")
+            run = recommendations_compute_all_in_process(progress=progress)
+        except (ImportFailed, TrainingError, ValueError) as error:
             raise CommandError(str(error)) from None
 
-        self.stdout.write(self.style.MIGRATE_HEADING("\nImported"))
+        self.stdout.write(f"  model version #{version.pk}: {version.decision}")
+        metrics, baseline = version.metrics, version.baseline_metrics
+        self.stdout.write(
+            f"  on the last 10% of events: nDCG@10 {metrics['ndcg_at_k']:.3f} "
+            f"(popularity {baseline['ndcg_at_k']:.3f}), recall@10 {metrics['recall_at_k']:.3f} "
+            f"(popularity {baseline['recall_at_k']:.3f})"
+        )
+        self.stdout.write(f"  {run.lists_written} lists for {run.users} users")
+        self._examples(report)
+        self.stdout.write(
+            "\nNext: `.venv/bin/python manage.py createsuperuser` and "
+            "`.venv/bin/python manage.py runserver`, then open http://127.0.0.1:8000/admin/"
+        )
+
+    def _heading(self, text: str) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING(f"\n{text}"))
+
+    def _data_summary(self, report: DemoReport) -> None:
         for file_report in report.import_report.files:
             self.stdout.write(
                 f"  {file_report.kind:<13} {file_report.read:>7} rows: {file_report.created} new, "
@@ -33,12 +63,25 @@ class Command(BaseCommand):
             f"  live events   {live['accepted']} accepted, {live['duplicates']} duplicates, "
             f"{live['rejected']} rejected (through the events API's service)"
         )
-        self.stdout.write(self.style.MIGRATE_HEADING("\nIn the database"))
         self.stdout.write(
-            f"  {report.users} end users, {report.items} items, {report.interactions} interactions"
+            f"  in the database: {report.users} end users, {report.items} items, "
+            f"{report.interactions} interactions (CSVs in {report.csv_paths['users'].parent})"
         )
-        self.stdout.write(f"  CSVs: {report.csv_paths['users'].parent}")
-        self.stdout.write(
-            "\nNext: `.venv/bin/python manage.py createsuperuser` and "
-            "`.venv/bin/python manage.py runserver`, then open http://127.0.0.1:8000/admin/"
-        )
+
+    def _examples(self, report: DemoReport) -> None:
+        self._heading("4. A few users, what we planted, and what they get")
+        tastes = report.data.tastes
+        busy = report.data.interactions["USER_ID"].value_counts()
+        never_seen = sorted(set(tastes["user_id"]) - set(busy.index))
+        examples = [busy.index[len(busy) // 4], busy.index[len(busy) // 2], *never_seen[:1]]
+        for external_id in examples[:SHOWN_USERS]:
+            user = EndUser.objects.get(external_id=external_id)
+            planted = tastes[tastes["user_id"] == external_id]
+            planted = planted.sort_values("weight", ascending=False)
+            likes = ", ".join(f"{row.topic} {row.weight:.0%}" for row in planted.itertuples())
+            events = busy.get(external_id, 0)
+            profile = "" if events else f"; no events yet, attributes {user.attributes}"
+            self.stdout.write(f"\n  {external_id} ({events} events; planted: {likes}{profile})")
+            explained = recommendations_explained(user_pk=user.pk, placement_slug="for-you")
+            for entry in explained[:SHOWN_ITEMS]:
+                self.stdout.write(f"    {entry['rank']}. {entry['title']}  — {entry['why']}")
