@@ -277,6 +277,9 @@ class RecommendationRun(models.Model):
     status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
     shards = models.PositiveIntegerField(default=0)
     shards_done = models.PositiveIntegerField(default=0)
+    completed_shards = models.JSONField(
+        default=list, blank=True, editable=False, help_text="First user pk of each done shard."
+    )
     users = models.PositiveIntegerField(default=0)
     lists_written = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)

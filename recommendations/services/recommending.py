@@ -13,7 +13,6 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -99,10 +98,20 @@ def recommendation_shard_compute(*, run_id: int, shard: Shard) -> int:
         written = _lists_write(
             users=users, lists=lists, placements=placements, model_version=run.model_version
         )
-    RecommendationRun.objects.filter(pk=run_id).update(
-        shards_done=F("shards_done") + 1, lists_written=F("lists_written") + written
-    )
+    _shard_done(run_id=run_id, shard=shard, written=written)
     return written
+
+
+@transaction.atomic
+def _shard_done(*, run_id: int, shard: Shard, written: int) -> None:
+    """Count a shard once, even when a redelivered task computes it again."""
+    run = RecommendationRun.objects.select_for_update().get(pk=run_id)
+    if shard.pk_from in run.completed_shards:
+        return
+    run.completed_shards.append(shard.pk_from)
+    run.shards_done = len(run.completed_shards)
+    run.lists_written += written
+    run.save(update_fields=["completed_shards", "shards_done", "lists_written"])
 
 
 def recommendations_compute_all_in_process(

@@ -120,6 +120,8 @@ def test_a_redelivered_shard_writes_the_same_rows_again(trained):
     recommendation_shard_compute(run_id=run.pk, shard=shards[0])
     after = sorted(RecommendationSet.objects.values_list("user_id", "placement_id", "items"))
     assert before == after
+    run.refresh_from_db()
+    assert run.shards_done == 1 and run.lists_written == len(before)
 
 
 def test_new_events_refresh_that_users_list(trained, django_capture_on_commit_callbacks):
