@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 
 from recommendations.models import (
     ApiKey,
@@ -13,10 +14,13 @@ from recommendations.models import (
     Placement,
     RecommendationRun,
     RecommendationSet,
+    Segment,
+    SegmentCondition,
 )
 from recommendations.services.api_keys import api_key_issue
+from recommendations.services.rules import condition_to_engine
 from recommendations.services.training import TrainingError, model_version_activate
-from recommendations.tasks import recommendations_compute_all_task
+from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
 
 
 @admin.register(EndUser)
@@ -205,3 +209,76 @@ class RecommendationRunAdmin(admin.ModelAdmin):
     @admin.display(description="shards done")
     def progress(self, run: RecommendationRun) -> str:
         return f"{run.shards_done} / {run.shards}"
+
+
+class SegmentConditionInline(admin.TabularInline):
+    model = SegmentCondition
+    extra = 1
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = _condition_form(formset.form)
+        return formset
+
+
+def _condition_form(base):
+    """A condition form that refuses values the engine could not compare, naming the field."""
+
+    class ConditionForm(base):
+        def clean(self):
+            cleaned = super().clean()
+            if cleaned.get("field") and cleaned.get("operator") and not cleaned.get("DELETE"):
+                condition_to_engine(
+                    self.instance.__class__(
+                        field=cleaned["field"],
+                        operator=cleaned["operator"],
+                        value=cleaned.get("value", ""),
+                    )
+                )
+            return cleaned
+
+    return ConditionForm
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "size", "summary", "refreshed_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["size", "profile_table", "refreshed_at"]
+    inlines = [SegmentConditionInline]
+    actions = ["refresh"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Segment | None = None):
+        if obj and obj.kind == Segment.Kind.LEARNED:
+            return [*self.readonly_fields, "name", "slug", "kind"]
+        return self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Segment | None = None):
+        return [] if obj and obj.kind == Segment.Kind.LEARNED else self.inlines
+
+    @admin.display(description="profile")
+    def summary(self, segment: Segment) -> str:
+        profile = segment.profile
+        if "conditions" in profile:
+            return " and ".join(profile["conditions"]) or "everyone"
+        if "top_categories" in profile:
+            return (
+                f"{profile['share']:.0%} of users; top: {', '.join(profile['top_categories'])}; "
+                f"median {profile.get('median_recency_days', 0):.0f} days since last event"
+            )
+        return "retired: fewer learned segments now" if "retired" in profile else "—"
+
+    @admin.display(description="profile")
+    def profile_table(self, segment: Segment) -> str:
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong>: {}</div>",
+            ((key, value) for key, value in segment.profile.items()),
+        )
+
+    @admin.action(description="Refresh the members of every segment now")
+    def refresh(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
+        segments_refresh_task.delay_on_commit()
+        self.message_user(request, "Segments are being refreshed.")

@@ -5,7 +5,8 @@ stays for staff. External ids are the ids the customer's own systems use; the CS
 the events API and every export speak in them.
 """
 
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -172,12 +173,43 @@ class Placement(models.Model):
 
     class Strategy(models.TextChoices):
         PERSONALIZED = "personalized", "personalized for the user"
+        SIMILAR_ITEMS = "similar_items", "similar to an item (item pages)"
+        TRENDING = "trending", "trending"
+        NEW_ARRIVALS = "new_arrivals", "new arrivals, ranked for the user"
+        RANKING = "ranking", "a given list of items, ranked for the user"
+
+    class Source(models.TextChoices):
+        IN_HOUSE = "inhouse", "in-house model"
+        PERSONALIZE = "personalize", "Amazon Personalize"
+        BLEND = "blend", "blend of both"
+
+    FALLBACKS = ("inhouse", "personalize", "trending")
 
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
     strategy = models.CharField(max_length=20, choices=Strategy, default=Strategy.PERSONALIZED)
     count = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1)], help_text="How many items to show."
+    )
+    source = models.CharField(max_length=20, choices=Source, default=Source.IN_HOUSE)
+    personalize_share = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="For a blend: the share of positions filled from Personalize.",
+    )
+    fallback_order = models.CharField(
+        max_length=100,
+        default="inhouse,trending",
+        help_text="Comma-separated sources to try, in order, when the first has no list: "
+        "inhouse, personalize, trending.",
+    )
+    window_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="Trending: events of the last N days. New arrivals: published in the last N.",
+    )
+    item_list = models.JSONField(
+        default=list, blank=True, help_text="For 'a given list': the item ids to rank."
     )
     is_active = models.BooleanField(default=True)
 
@@ -189,6 +221,155 @@ class Placement(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return [name.strip() for name in self.fallback_order.split(",") if name.strip()]
+
+    def clean(self) -> None:
+        errors = {}
+        unknown = [name for name in self.fallbacks if name not in self.FALLBACKS]
+        if unknown:
+            errors["fallback_order"] = (
+                f"Unknown source(s) {', '.join(unknown)}; use {', '.join(self.FALLBACKS)}."
+            )
+        if self.strategy == self.Strategy.RANKING and not self.item_list:
+            errors["item_list"] = "A ranking placement needs the list of item ids to rank."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Segment(models.Model):
+    """A group of end users: defined by conditions, or learned from behaviour (k-means)."""
+
+    class Kind(models.TextChoices):
+        RULES = "rules", "defined by conditions"
+        LEARNED = "learned", "learned from behaviour"
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.RULES)
+    size = models.PositiveIntegerField(default=0, editable=False)
+    profile = models.JSONField(default=dict, blank=True, editable=False)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    members = models.ManyToManyField(EndUser, through="SegmentMembership", related_name="+")
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE)
+    user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="segment_memberships")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "user"], name="segmentmembership_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "segment"], name="membership_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.segment_id}"
+
+
+class Condition(models.Model):
+    """`field operator value`; the value is text: comma-separated for 'in' and 'between'."""
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        NOT_EQUALS = "not_equals", "does not equal"
+        IN = "in", "is one of"
+        CONTAINS = "contains", "contains"
+        LT = "lt", "<"
+        GT = "gt", ">"
+        BETWEEN = "between", "between"
+
+    field = models.CharField(
+        max_length=100,
+        help_text="An item field (categories, tags, price, available, published_at, title, "
+        "item_id) or attribute (e.g. year); for segments: recency_days, frequency_30d, "
+        "frequency_90d, events_total, conversions, or a user attribute.",
+    )
+    operator = models.CharField(max_length=10, choices=Operator)
+    value = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.get_operator_display()} {self.value}"
+
+
+class SegmentCondition(Condition):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="conditions")
+
+
+class Rule(models.Model):
+    """A marketer's rule on a placement's lists, for everyone or for one segment."""
+
+    class Kind(models.TextChoices):
+        EXCLUDE = "exclude", "exclude matching items"
+        INCLUDE_ONLY = "include_only", "include only matching items"
+        BOOST = "boost", "boost matching items (× multiplier)"
+        BURY = "bury", "bury matching items (× multiplier)"
+        PIN = "pin", "pin an item at a position"
+        CAP_PER_CATEGORY = "cap_per_category", "at most N items per category"
+        FRESHNESS_BOOST = "freshness_boost", "boost items published in the last N days"
+        EXCLUDE_CONSUMED = "exclude_consumed", "exclude what the user already consumed"
+        EXCLUDE_RECENTLY_SENT = "exclude_recently_sent", "exclude what the last N bulletins sent"
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="rules")
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rules",
+        help_text="Empty: the rule applies to everyone.",
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=30, choices=Kind)
+    multiplier = models.FloatField(
+        null=True, blank=True, help_text="Boost and freshness: above 1. Bury: between 0 and 1."
+    )
+    pin_item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Pin: 1 = first.")
+    cap = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Items per category.")
+    days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Freshness: days since publication. Recently sent: how many bulletins back.",
+    )
+    priority = models.IntegerField(default=100, help_text="Lower runs first and wins conflicts.")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["placement", "priority", "pk"]
+        indexes = [models.Index(fields=["placement", "is_active"], name="rule_placement_active")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="rule_window_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleCondition(Condition):
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="conditions")
 
 
 class RecommendationSource(models.TextChoices):

@@ -11,6 +11,7 @@ from recommendations.services.recommending import (
     recommendation_shard_compute,
     recommendations_refresh_user,
 )
+from recommendations.services.segments import segments_refresh
 from recommendations.services.training import model_version_train
 
 
@@ -80,3 +81,8 @@ def recommendation_run_finish_task(run_id: int) -> str:
 )
 def recommendations_refresh_user_task(user_pk: int) -> int:
     return recommendations_refresh_user(user_pk=user_pk)
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3540)
+def segments_refresh_task(learn: bool = True) -> dict:
+    return segments_refresh(learn=learn)
