@@ -1,8 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from recommendations.models import (
     ApiKey,
@@ -14,11 +19,15 @@ from recommendations.models import (
     Placement,
     RecommendationRun,
     RecommendationSet,
+    Rule,
+    RuleCondition,
     Segment,
     SegmentCondition,
 )
 from recommendations.services.api_keys import api_key_issue
-from recommendations.services.rules import condition_to_engine
+from recommendations.services.placements import placement_rule_conflicts, rule_to_engine
+from recommendations.services.preview import PreviewError, placement_preview
+from recommendations.services.rules import condition_to_engine, item_condition_field_check
 from recommendations.services.training import TrainingError, model_version_activate
 from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
 
@@ -96,12 +105,164 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} key(s).")
 
 
+class RuleInline(admin.TabularInline):
+    model = Rule
+    fields = ["name", "kind", "segment", "priority", "starts_at", "ends_at", "is_active"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # rules are added on their own page, where their conditions are
+
+
 @admin.register(Placement)
 class PlacementAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "strategy", "count", "is_active"]
-    list_filter = ["strategy", "is_active"]
+    list_display = ["slug", "name", "strategy", "source", "count", "is_active", "preview_link"]
+    list_filter = ["strategy", "source", "is_active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
+    inlines = [RuleInline]
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<path:object_id>/preview/", preview, name="recommendations_placement_preview"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="preview")
+    def preview_link(self, placement: Placement) -> str:
+        url = reverse("admin:recommendations_placement_preview", args=[placement.pk])
+        return format_html('<a href="{}">Preview</a>', url)
+
+    def preview_view(self, request: HttpRequest, object_id: str):
+        placement = self.get_object(request, object_id)
+        if placement is None or not self.has_view_permission(request, placement):
+            raise PermissionDenied
+        user_id = request.GET.get("user", "").strip()
+        item_id = request.GET.get("item", "").strip() or None
+        preview, error = None, None
+        if user_id:
+            try:
+                preview = placement_preview(
+                    placement=placement, user_external_id=user_id, item_id=item_id
+                )
+            except PreviewError as failure:
+                error = str(failure)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {placement}",
+            "opts": self.model._meta,
+            "original": placement,
+            "placement": placement,
+            "user_id": user_id,
+            "item_id": item_id or "",
+            "preview": preview,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/recommendations/placement/preview.html", context)
+
+
+class RuleConditionFormSet(BaseInlineFormSet):
+    """Checks the whole rule, its conditions included, against the placement's other rules."""
+
+    def clean(self) -> None:
+        super().clean()
+        rule = self.instance
+        if any(form.errors for form in self.forms) or not rule.placement_id:
+            return
+        conditions = [
+            RuleCondition(
+                field=f.cleaned_data["field"],
+                operator=f.cleaned_data["operator"],
+                value=f.cleaned_data.get("value", ""),
+            )
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        engine_rule = rule_to_engine(rule, conditions)
+        conflicts = placement_rule_conflicts(rule.placement, engine_rule)
+        if conflicts:
+            raise ValidationError(["This rule contradicts another one:", *conflicts])
+
+
+class RuleConditionInline(admin.TabularInline):
+    model = RuleCondition
+    formset = RuleConditionFormSet
+    extra = 1
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = _condition_form(formset.form, item_fields=True)
+        return formset
+
+
+_RULE_FIELDS = {
+    "placement",
+    "segment",
+    "name",
+    "kind",
+    "multiplier",
+    "pin_item",
+    "position",
+    "cap",
+    "days",
+    "priority",
+    "starts_at",
+    "ends_at",
+    "is_active",
+}
+
+
+class RuleForm(forms.ModelForm):
+    class Meta:
+        model = Rule
+        fields = sorted(_RULE_FIELDS)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        rule = Rule(**{k: v for k, v in cleaned.items() if k in _RULE_FIELDS})
+        try:
+            rule_to_engine(rule, conditions=[])
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
+        return cleaned
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    list_display = [
+        "name",
+        "placement",
+        "kind",
+        "segment",
+        "priority",
+        "starts_at",
+        "ends_at",
+        "is_active",
+    ]
+    list_filter = ["placement", "kind", "is_active", "segment"]
+    search_fields = ["name"]
+    autocomplete_fields = ["pin_item"]
+    inlines = [RuleConditionInline]
+    fieldsets = [
+        (None, {"fields": ["placement", "name", "kind", "segment", "priority", "is_active"]}),
+        (
+            "Settings for the kind",
+            {
+                "fields": ["multiplier", "pin_item", "position", "cap", "days"],
+                "description": "Boost, bury, freshness: multiplier. Pin: item and position. "
+                "Cap: items per category. Freshness: days since publication. Recently sent: "
+                "how many bulletins back.",
+            },
+        ),
+        ("When", {"fields": ["starts_at", "ends_at"]}),
+    ]
 
 
 @admin.register(ModelVersion)
@@ -221,8 +382,9 @@ class SegmentConditionInline(admin.TabularInline):
         return formset
 
 
-def _condition_form(base):
-    """A condition form that refuses values the engine could not compare, naming the field."""
+def _condition_form(base, item_fields: bool = False):
+    """A condition form that refuses values the engine could not compare, naming the field;
+    for rules (`item_fields`), also fields that no item has."""
 
     class ConditionForm(base):
         def clean(self):
@@ -235,6 +397,8 @@ def _condition_form(base):
                         value=cleaned.get("value", ""),
                     )
                 )
+                if item_fields:
+                    item_condition_field_check(cleaned["field"])
             return cleaned
 
     return ConditionForm

@@ -103,6 +103,9 @@ REASONS = {
     "content": "similar to “{because}”",
     "popularity": "popular right now",
     "cold_start": "popular with people like you",
+    "trending": "trending",
+    "similar": "similar to this item",
+    "pinned": "placed here by a rule",
 }
 
 
@@ -115,23 +118,29 @@ def recommendations_explained(*, user_pk: int, placement_slug: str) -> list[dict
     )
     if recommendation_set is None:
         return []
-    entries = recommendation_set.items
-    ids = {e["item_id"] for e in entries} | {e["because_item_id"] for e in entries}
+    return entries_explained(recommendation_set.items, source=recommendation_set.source)
+
+
+def entries_explained(entries: list[dict], *, source: str) -> list[dict]:
+    """List entries with titles and a sentence saying why each item is there."""
+    ids = {e["item_id"] for e in entries} | {e.get("because_item_id") for e in entries}
     titles = dict(Item.objects.filter(external_id__in=ids).values_list("external_id", "title"))
     explained = []
     for rank, entry in enumerate(entries, start=1):
         because = titles.get(entry.get("because_item_id"), entry.get("because_item_id"))
         template = REASONS.get(entry["reason"], entry["reason"])
-        if because is None:
-            template = REASONS["popularity"] if "{because}" in template else template
+        if because is None and "{because}" in template:
+            template = REASONS["popularity"]
+        why = "; ".join([template.format(because=because), *entry.get("rules", [])])
         explained.append(
             {
                 "rank": rank,
                 "item_id": entry["item_id"],
                 "title": titles.get(entry["item_id"], entry["item_id"]),
                 "score": entry["score"],
-                "source": recommendation_set.source,
-                "why": template.format(because=because),
+                "source": source,
+                "reason": entry["reason"],
+                "why": why,
             }
         )
     return explained

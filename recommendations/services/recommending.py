@@ -5,7 +5,6 @@ whichever path wrote it: the database row is the record, the cache is the fast c
 """
 
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +16,15 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from recommendations import selectors
-from recommendations.engine import HybridRecommender
 from recommendations.models import (
     EndUser,
-    Item,
     ModelVersion,
     Placement,
     RecommendationRun,
     RecommendationSet,
+    SegmentMembership,
 )
+from recommendations.services.placements import placement_lists
 from recommendations.services.training import active_model, model_load
 
 logger = logging.getLogger(__name__)
@@ -71,33 +70,15 @@ def recommendation_shard_compute(*, run_id: int, shard: Shard) -> int:
     """
     run = RecommendationRun.objects.select_related("model_version").get(pk=run_id)
     model = model_load(run.model_version)
-    placements = _batch_placements()
-    users = pd.DataFrame(
-        EndUser.objects.filter(pk__range=(shard.pk_from, shard.pk_to)).values_list(
-            "pk", "external_id", "personalization_opt_out"
-        ),
-        columns=["pk", "external_id", "opt_out"],
-    )
+    users = users_frame(EndUser.objects.filter(pk__range=(shard.pk_from, shard.pk_to)))
     written = 0
-    if placements and len(users):
-        k = max(placement.count for placement in placements)
-        candidates = _servable_items(model)
-        profiled = users[~users["opt_out"]]
-        recs = model.recommend(
-            profiled["external_id"].tolist(), k=k, candidates=candidates, explain=True
-        )
-        lists = _lists_by_user(recs)
-        if (~users["opt_out"]).sum() < len(users):
-            # Opted out of profiling: the same non-personalized list for all of them.
-            popular = _list_of(
-                model.recommend_for_history([], k=k, candidates=candidates, explain=True)
-            )
-            lists.update(
-                {external_id: popular for external_id in users[users["opt_out"]]["external_id"]}
-            )
-        written = _lists_write(
-            users=users, lists=lists, placements=placements, model_version=run.model_version
-        )
+    if len(users):
+        segments = segments_of(users)
+        lists = {
+            placement: placement_lists(placement, model, users, segments=segments)
+            for placement in _batch_placements()
+        }
+        written = _lists_write(users=users, lists=lists, model_version=run.model_version)
     _shard_done(run_id=run_id, shard=shard, written=written)
     return written
 
@@ -136,72 +117,51 @@ def recommendations_refresh_user(*, user_pk: int) -> int:
     # Events that arrive from now on schedule a new refresh; this one reads what came before.
     cache.delete(_refresh_pending_key(user_pk))
     found = active_model()
-    placements = _batch_placements()
-    user = (
-        EndUser.objects.filter(pk=user_pk)
-        .values_list("pk", "external_id", "personalization_opt_out")
-        .first()
-    )
-    if found is None or not placements or user is None:
+    users = users_frame(EndUser.objects.filter(pk=user_pk))
+    if found is None or users.empty:
         return 0
     version, model = found
-    k = max(placement.count for placement in placements)
-    history = [] if user[2] else selectors.user_history_frame(user_pk)
-    recs = model.recommend_for_history(
-        history,
-        k=k,
-        user_id=None if user[2] else user[1],
-        candidates=_servable_items(model),
-        explain=True,
-    )
-    users = pd.DataFrame([user], columns=["pk", "external_id", "opt_out"])
-    return _lists_write(
-        users=users, lists={user[1]: _list_of(recs)}, placements=placements, model_version=version
-    )
+    history = selectors.user_history_frame(user_pk)
+    segments = segments_of(users)
+    lists = {
+        placement: placement_lists(placement, model, users, segments=segments, history=history)
+        for placement in _batch_placements()
+    }
+    return _lists_write(users=users, lists=lists, model_version=version)
+
+
+def users_frame(queryset) -> pd.DataFrame:
+    return pd.DataFrame(
+        queryset.order_by("pk").values_list("pk", "external_id", "personalization_opt_out"),
+        columns=["pk", "external_id", "opt_out"],
+    ).astype({"opt_out": bool})
+
+
+def segments_of(users: pd.DataFrame) -> dict[int, set[str]]:
+    """Segment id -> the external ids of these users in it (for segment-scoped rules)."""
+    segments: dict[int, set[str]] = {}
+    memberships = SegmentMembership.objects.filter(user_id__in=users["pk"].tolist())
+    for segment_id, external_id in memberships.values_list("segment_id", "user__external_id"):
+        segments.setdefault(segment_id, set()).add(external_id)
+    return segments
 
 
 def _batch_placements() -> list[Placement]:
     return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
 
 
-def _servable_items(model: HybridRecommender) -> np.ndarray:
-    """The model's items that may be shown: those not marked unavailable since training."""
-    unavailable = set(Item.objects.filter(available=False).values_list("external_id", flat=True))
-    known = model.item_map_.labels
-    return np.asarray(known[~known.isin(unavailable)]) if unavailable else np.asarray(known)
-
-
-def _list_of(recs: pd.DataFrame) -> list[dict]:
-    return [
-        {
-            "item_id": str(row.item_id),
-            "score": round(float(row.score), 6),
-            "reason": row.source,
-            "because_item_id": None if pd.isna(row.because_item_id) else str(row.because_item_id),
-        }
-        for row in recs.itertuples(index=False)
-        if math.isfinite(row.score)
-    ]
-
-
-def _lists_by_user(recs: pd.DataFrame) -> dict[str, list[dict]]:
-    return {str(user_id): _list_of(group) for user_id, group in recs.groupby("user_id", sort=False)}
-
-
 @transaction.atomic
 def _lists_write(
     *,
     users: pd.DataFrame,
-    lists: dict[str, list[dict]],
-    placements: list[Placement],
+    lists: dict[Placement, dict[str, list[dict]]],
     model_version: ModelVersion,
 ) -> int:
     now = timezone.now()
     rows, cached = [], {}
-    for pk, external_id in zip(users["pk"], users["external_id"], strict=True):
-        items = lists.get(external_id, [])
-        for placement in placements:
-            shown = items[: placement.count]
+    for placement, by_user in lists.items():
+        for pk, external_id in zip(users["pk"], users["external_id"], strict=True):
+            shown = by_user.get(external_id, [])
             rows.append(
                 RecommendationSet(
                     user_id=int(pk),

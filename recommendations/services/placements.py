@@ -1,0 +1,258 @@
+"""A placement's lists: candidates by strategy, then the marketer rules, for the batch path,
+the online path (refresh, API) and the admin preview alike.
+
+candidates (engine, by strategy) -> rules pipeline (filter, score, rerank, diversify, pin) -> list
+"""
+
+import datetime as dt
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from recommendations import selectors
+from recommendations.engine import HybridRecommender
+from recommendations.engine.errors import EngineError
+from recommendations.engine.rules import Rule as EngineRule
+from recommendations.engine.rules import RulePipeline, rules_conflicts
+from recommendations.models import Interaction, Item, Placement, Rule
+from recommendations.services.rules import condition_to_engine
+
+OVERFETCH = 5  # candidates per shown item, so that filters leave enough to show
+MIN_CANDIDATES = 50
+TRENDING_POOL = 500
+RULE_FIELDS = {
+    "multiplier": ("boost", "bury", "freshness_boost"),
+    "position": ("pin",),
+    "cap": ("cap_per_category",),
+    "days": ("freshness_boost", "exclude_recently_sent"),
+}
+
+
+def rule_to_engine(rule: Rule, conditions=None) -> EngineRule:
+    """The engine's rule for a database rule; ValidationError names the field at fault."""
+    conditions = rule.conditions.all() if conditions is None else conditions
+    fields = {
+        name: getattr(rule, name) if rule.kind in kinds else None
+        for name, kinds in RULE_FIELDS.items()
+    }
+    try:
+        return EngineRule(
+            id=rule.pk,
+            name=rule.name,
+            kind=rule.kind,
+            conditions=tuple(condition_to_engine(condition) for condition in conditions),
+            item_id=rule.pin_item.external_id if rule.kind == "pin" and rule.pin_item else None,
+            priority=rule.priority,
+            segment=rule.segment_id,
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            **fields,
+        )
+    except EngineError as error:
+        raise ValidationError(str(error).replace(f"rule {rule.name!r}: ", "")) from None
+
+
+def placement_rules(placement: Placement) -> list[EngineRule]:
+    rules = placement.rules.filter(is_active=True).select_related("pin_item")
+    return [rule_to_engine(rule) for rule in rules.prefetch_related("conditions")]
+
+
+def placement_rule_conflicts(placement: Placement, candidate: EngineRule) -> list[str]:
+    """Contradictions between `candidate` and the placement's other active rules."""
+    others = [rule for rule in placement_rules(placement) if rule.id != candidate.id]
+    return rules_conflicts([*others, candidate], selectors.items_frame())
+
+
+def placement_pipeline(placement: Placement) -> RulePipeline:
+    """The placement's active rules compiled against the catalogue, reused until either
+    changes (or the hour turns, so date windows open and close on time)."""
+    rules_state = placement.rules.aggregate(n=Count("pk"), latest=Max("updated_at"))
+    items_state = Item.objects.aggregate(n=Count("pk"), latest=Max("updated_at"))
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    key = (placement.pk, *rules_state.values(), *items_state.values(), hour)
+    return _compiled(key)
+
+
+@lru_cache(maxsize=32)
+def _compiled(key: tuple) -> RulePipeline:
+    placement = Placement.objects.get(pk=key[0])
+    return RulePipeline.compile(placement_rules(placement), selectors.items_frame())
+
+
+def placement_candidates(
+    placement: Placement,
+    model: HybridRecommender,
+    user_ids: list[str],
+    *,
+    history: pd.DataFrame | None = None,
+    item_id: str | None = None,
+) -> pd.DataFrame:
+    """Ranked candidates for the users (or, with `history`, for one user from fresh events)."""
+    k = max(placement.count * OVERFETCH, MIN_CANDIDATES)
+    strategy = placement.strategy
+    if strategy == Placement.Strategy.TRENDING:
+        return _same_for_everyone(user_ids, trending_items(days=placement.window_days), "trending")
+    if strategy == Placement.Strategy.SIMILAR_ITEMS:
+        if item_id is None:
+            return _empty_candidates()
+        similar = model.similar_items([item_id], k=k) if _known(model, [item_id]) else None
+        if similar is None or similar.empty:
+            return _empty_candidates()
+        scores = pd.Series(similar["score"].to_numpy(), index=similar["similar_item_id"])
+        return _same_for_everyone(user_ids, scores, "similar")
+    pool = _strategy_pool(placement, model)
+    if pool is not None and len(pool) == 0:
+        return _empty_candidates()
+    k = min(k, len(pool)) if pool is not None else k
+    if history is not None:
+        recs = model.recommend_for_history(
+            history, k=k, user_id=user_ids[0], candidates=pool, explain=True
+        )
+    else:
+        recs = model.recommend(user_ids, k=k, candidates=pool, explain=True)
+    return recs[["user_id", "item_id", "score", "source", "because_item_id"]]
+
+
+def _strategy_pool(placement: Placement, model: HybridRecommender) -> np.ndarray | None:
+    """The items a strategy ranks, restricted to those the model knows (None: all of them)."""
+    if placement.strategy == Placement.Strategy.NEW_ARRIVALS:
+        since = timezone.now() - dt.timedelta(days=placement.window_days)
+        ids = Item.objects.filter(published_at__gte=since).values_list("external_id", flat=True)
+        return _known_only(model, list(ids))
+    if placement.strategy == Placement.Strategy.RANKING:
+        return _known_only(model, [str(item_id) for item_id in placement.item_list])
+    return None
+
+
+def trending_items(*, days: int, limit: int = TRENDING_POOL) -> pd.Series:
+    """Items by their number of events in the last `days` days, most first."""
+    since = timezone.now() - dt.timedelta(days=days)
+    counts = (
+        Interaction.objects.filter(timestamp__gte=since)
+        .values("item__external_id")
+        .annotate(events=Count("pk"))
+        .order_by("-events")[:limit]
+    )
+    return pd.Series(
+        {row["item__external_id"]: float(row["events"]) for row in counts}, dtype=float
+    )
+
+
+def _same_for_everyone(user_ids: list[str], scores: pd.Series, source: str) -> pd.DataFrame:
+    if scores.empty or not user_ids:
+        return _empty_candidates()
+    n = len(scores)
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(np.array(user_ids, dtype=object), n),
+            "item_id": np.tile(scores.index.to_numpy(dtype=object), len(user_ids)),
+            "score": np.tile(scores.to_numpy(dtype=float), len(user_ids)),
+            "source": source,
+            "because_item_id": None,
+        }
+    )
+
+
+def _known(model: HybridRecommender, item_ids: list[str]) -> bool:
+    return bool((model.item_map_.positions(item_ids) >= 0).all())
+
+
+def _known_only(model: HybridRecommender, item_ids: list[str]) -> np.ndarray:
+    ids = np.array(item_ids, dtype=object)
+    return ids[model.item_map_.positions(ids) >= 0] if len(ids) else ids
+
+
+def _empty_candidates() -> pd.DataFrame:
+    return pd.DataFrame(columns=["user_id", "item_id", "score", "source", "because_item_id"])
+
+
+def placement_lists(
+    placement: Placement,
+    model: HybridRecommender,
+    users: pd.DataFrame,
+    *,
+    segments: dict[int, set[str]],
+    history: pd.DataFrame | None = None,
+    item_id: str | None = None,
+    trace: list[pd.DataFrame] | None = None,
+    pipeline: RulePipeline | None = None,
+) -> dict[str, list[dict]]:
+    """Every given user's list for the placement: candidates, then rules, then the fallbacks
+    in order for users left with nothing. `users`: external_id, opt_out. With `history`, the
+    one user's candidates come from those events instead of the fitted model; `item_id` is the
+    page's item for similar-items placements; `trace` collects what each rule did;
+    `pipeline` replaces the placement's own rules (the preview's "without rules")."""
+    pipeline = pipeline or placement_pipeline(placement)
+    profiled = users.loc[~users["opt_out"], "external_id"].tolist()
+    opted_out = users.loc[users["opt_out"], "external_id"].tolist()
+    trending = trending_items(days=placement.window_days)
+    candidates = pd.concat(
+        [
+            placement_candidates(placement, model, profiled, history=history, item_id=item_id)
+            if profiled
+            else _empty_candidates(),
+            # Opted out of profiling: what is popular, never what they did.
+            _same_for_everyone(opted_out, trending, "trending"),
+        ],
+        ignore_index=True,
+    )
+    consumed = _consumed(pipeline, users) if _uses(pipeline, "exclude_consumed") else None
+    lists = _apply(pipeline, candidates, placement.count, consumed, segments, trace)
+    for fallback in placement.fallbacks:
+        empty = [user for user in users["external_id"] if not lists.get(user)]
+        if not empty:
+            break
+        if fallback == "trending":
+            fallback_candidates = _same_for_everyone(empty, trending, "trending")
+        elif fallback == "inhouse" and placement.strategy != Placement.Strategy.PERSONALIZED:
+            allowed = [user for user in empty if user in set(profiled)]
+            if not allowed:
+                continue
+            fallback_candidates = model.recommend(allowed, k=MIN_CANDIDATES, explain=True)
+        else:
+            continue  # "personalize": stored Personalize lists come with that integration
+        lists.update(
+            _apply(pipeline, fallback_candidates, placement.count, consumed, segments, trace)
+        )
+    return lists
+
+
+def _apply(pipeline, candidates, k, consumed, segments, trace=None) -> dict[str, list[dict]]:
+    if candidates.empty:
+        return {}
+    result = pipeline.apply(
+        candidates, k, consumed=consumed, segments=segments, trace=trace is not None
+    )
+    if trace is not None:
+        trace.append(result.trace)
+    return {
+        str(user_id): [
+            {
+                "item_id": str(row.item_id),
+                "score": round(float(row.score), 6),
+                "reason": row.source,
+                "because_item_id": None
+                if pd.isna(row.because_item_id)
+                else str(row.because_item_id),
+                "rules": list(row.rules),
+            }
+            for row in group.itertuples(index=False)
+        ]
+        for user_id, group in result.lists.groupby("user_id", sort=False)
+    }
+
+
+def _uses(pipeline: RulePipeline, kind: str) -> bool:
+    return any(rule.kind == kind for rule in pipeline.rules)
+
+
+def _consumed(pipeline: RulePipeline, users: pd.DataFrame) -> dict[str, set[str]]:
+    pairs = Interaction.objects.filter(user__external_id__in=users["external_id"].tolist())
+    consumed: dict[str, set[str]] = {}
+    for user_id, item_id in pairs.values_list("user__external_id", "item__external_id"):
+        consumed.setdefault(user_id, set()).add(item_id)
+    return consumed
