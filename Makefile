@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-movielens bench-import clean
+.PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Benchmarks write their tables into benchmarks/RESULTS.md.
-bench: bench-movielens bench-import
+# Benchmarks write their tables into benchmarks/RESULTS.md. bench-scale (about 12 minutes,
+# 1M users) is left out of `bench`.
+bench: bench-movielens bench-import bench-rules bench-refresh
 
 bench-movielens: $(STAMP)
 	$(BIN)/python benchmarks/movielens.py
 
 bench-import: $(STAMP)
 	$(BIN)/python benchmarks/import_movielens.py
+
+bench-rules: $(STAMP)
+	$(BIN)/python benchmarks/rules.py
+
+bench-refresh: $(STAMP)
+	$(BIN)/python benchmarks/refresh.py
+	$(BIN)/python benchmarks/refresh_service.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3 var/demo var/rejects

@@ -55,16 +55,23 @@ def _category_tokens(items: pd.DataFrame, columns: Sequence[str]) -> list[list[s
 class ContentModel:
     """Item feature matrix (rows L2-normalised) and the binary category matrix.
 
-    Items known only from interactions get empty feature rows.
+    Items known only from interactions get empty feature rows. With `embedding` (large
+    catalogues) user scores come from a truncated SVD of the features, so a block of users is
+    scored with one dense product instead of a sparse product whose result is dense anyway.
     """
 
     def __init__(
-        self, features: sp.csr_matrix, categories: sp.csr_matrix | None, category_columns: list[str]
+        self,
+        features: sp.csr_matrix,
+        categories: sp.csr_matrix | None,
+        category_columns: list[str],
+        embedding: np.ndarray | None = None,
     ):
         self.features = features
         self.categories = categories
         self.category_columns = category_columns
         self.has_features = np.diff(features.indptr) > 0
+        self.embedding = embedding
 
     @classmethod
     def fit(
@@ -74,7 +81,10 @@ class ContentModel:
         text_columns: Sequence[str],
         category_columns: Sequence[str] | None,
         text_share: float,
+        components: int = 0,
+        random_state: int | None = None,
     ) -> ContentModel:
+        """Features from item metadata; `components` > 0 adds a rank-`components` embedding."""
         n = len(item_map)
         if items is None or items.empty:
             return cls(sp.csr_matrix((n, 0), dtype=np.float32), None, [])
@@ -110,7 +120,7 @@ class ContentModel:
         F = sp.hstack([np.sqrt(max(w, 0.0)) * B for B, w in blocks]).tocsr()
         F = normalize(F).astype(np.float32)
         F.eliminate_zeros()
-        return cls(F, categories, cat_cols)
+        return cls(F, categories, cat_cols, _embedding(F, components, random_state))
 
     @property
     def enabled(self) -> bool:
@@ -121,6 +131,11 @@ class ContentModel:
         return normalize(rows @ self.features)
 
     def score(self, rows: sp.csr_matrix, cols: np.ndarray | None, user_pos=None) -> np.ndarray:
+        """Profile-item cosines; with an embedding, proportional to them per row (the hybrid
+        max-normalises every row, so the profile's own length does not matter)."""
+        if self.embedding is not None:
+            E = self.embedding if cols is None else self.embedding[cols]
+            return np.asarray(rows @ self.embedding, dtype=np.float32) @ E.T
         F = self.features if cols is None else self.features[cols]
         return np.asarray((self.profiles(rows) @ F.T).toarray())
 
@@ -129,3 +144,15 @@ class ContentModel:
 
     def item_similarity(self, items: np.ndarray) -> np.ndarray:
         return np.asarray((self.features[items] @ self.features.T).toarray())
+
+
+def _embedding(F: sp.csr_matrix, components: int, random_state: int | None) -> np.ndarray | None:
+    """Rows of F projected on its top right singular vectors: E E' ~ F F' (float32)."""
+    if components <= 0:
+        return None
+    if F.shape[1] <= components:
+        return np.ascontiguousarray(F.toarray(), dtype=np.float32)
+    from sklearn.decomposition import TruncatedSVD
+
+    svd = TruncatedSVD(components, algorithm="randomized", random_state=random_state)
+    return np.ascontiguousarray(svd.fit_transform(F), dtype=np.float32)

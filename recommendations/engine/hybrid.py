@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
@@ -10,9 +11,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from . import schema
-from .als import AlsModel, fit_als
+from .als import AlsModel, available_threads, fit_als
 from .coldstart import AttributePopularity
 from .content import ContentModel
 from .ease import EaseModel, fit_ease
@@ -27,22 +29,40 @@ SOURCES = np.array(["collaborative", "content", "popularity"], dtype=object)
 # In cold-start lists, overall popularity only breaks ties between segment favourites.
 COLD_POPULARITY_SHARE = 0.1
 MIN_CONTENT_SIMILARITY_WEIGHT = 0.01
-BATCH_CELLS = 32_000_000
+# Users are scored in blocks of about this many (user, item) cells: a few MB, so the passes
+# over a block (blend, exclusion, top-k) run in cache, one block per thread.
+BATCH_CELLS = 4_000_000
+MAX_BATCH_ROWS = 4096
 
 
-def _row_max_normalize(scores: np.ndarray) -> np.ndarray:
-    """Scale each row to max |score| = 1 so that parts on different scales can be blended."""
-    top = np.abs(scores).max(axis=1, keepdims=True)
-    np.divide(scores, top, out=scores, where=top > 0)
+def _row_max_normalize(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """Scale each row to max |score| = `weight` so that parts on different scales can be
+    blended (in place for float32 input; all-zero rows stay zero)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.size == 0:
+        return scores
+    top = np.maximum(scores.max(axis=1), -scores.min(axis=1))
+    scale = np.divide(weight, top, out=np.zeros_like(top), where=top > 0)
+    scores *= scale[:, None]
     return scores
 
 
-def _as_list(values) -> list:
+def _exclude_seen(scores: np.ndarray, R: sp.csr_matrix) -> None:
+    """Set the scores of each row's history items to -inf, straight from the CSR arrays."""
+    rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+    scores[rows, R.indices] = -np.inf
+
+
+def _as_index(values) -> pd.Index:
+    """Ids as an Index: one id, any iterable of ids, or arrays and Series without a copy to
+    Python objects (a refresh passes the whole catalogue as candidates)."""
     if values is None:
-        return []
+        return pd.Index([])
     if isinstance(values, (str, bytes, int, np.integer)) or np.isscalar(values):
-        return [values]
-    return list(values)
+        return pd.Index([values])
+    if isinstance(values, (pd.Index, pd.Series, np.ndarray)):
+        return pd.Index(values)
+    return pd.Index(list(values))
 
 
 class HybridRecommender(BaseEstimator):
@@ -52,6 +72,11 @@ class HybridRecommender(BaseEstimator):
     content (TF-IDF text + categorical metadata), popularity with recency decay, and cold start
     from user attributes. Part scores are max-normalised per user and blended with
     `cf_weight`, `content_weight` and `popularity_weight`.
+
+    Past `ease_max_items` items nothing item x item is dense: ALS factors score users, and
+    content scores come from a rank-`content_components` SVD of the item features. Users are
+    scored in blocks on `num_threads` threads (0: every available core), which also sets
+    ALS's threads; BLAS is held to one thread meanwhile so that the two do not oversubscribe.
     """
 
     def __init__(
@@ -80,6 +105,7 @@ class HybridRecommender(BaseEstimator):
         text_columns: Sequence[str] = ("title", "description"),
         category_columns: Sequence[str] | None = None,
         content_text_share: float = 0.5,
+        content_components: int = 64,
         cold_start_smoothing: float = 10.0,
         batch_size: int | None = None,
         random_state: int | None = None,
@@ -108,6 +134,7 @@ class HybridRecommender(BaseEstimator):
         self.text_columns = text_columns
         self.category_columns = category_columns
         self.content_text_share = content_text_share
+        self.content_components = content_components
         self.cold_start_smoothing = cold_start_smoothing
         self.batch_size = batch_size
         self.random_state = random_state
@@ -166,10 +193,11 @@ class HybridRecommender(BaseEstimator):
             self.text_columns,
             self.category_columns,
             self.content_text_share,
+            components=self.content_components if n_items > self.ease_max_items else 0,
+            random_state=self.random_state,
         )
         self.algorithm_ = self._resolve_algorithm(n_items)
-        positive = weights > 0
-        self.cf_ = self._fit_cf(user_pos[positive], item_pos[positive], timestamps[positive])
+        self.cf_ = self._fit_cf(user_pos, item_pos, timestamps, weights > 0)
         self.cold_start_ = AttributePopularity(self.cold_start_smoothing).fit(
             users_df, self.user_map_, self.interactions_
         )
@@ -186,13 +214,23 @@ class HybridRecommender(BaseEstimator):
             return self.cf_algorithm
         return "ease" if n_items <= self.ease_max_items else "als"
 
-    def _fit_cf(self, user_pos: np.ndarray, item_pos: np.ndarray, timestamps: np.ndarray):
+    def _fit_cf(
+        self,
+        user_pos: np.ndarray,
+        item_pos: np.ndarray,
+        timestamps: np.ndarray,
+        positive: np.ndarray,
+    ):
         X = self.interactions_
         if self.algorithm_ == "ease":
             extra = []
             if self.session_weight and self.session_gap_seconds is not None:
                 sessions = session_matrix(
-                    user_pos, item_pos, timestamps, self.session_gap_seconds, X.shape[1]
+                    user_pos[positive],
+                    item_pos[positive],
+                    timestamps[positive],
+                    self.session_gap_seconds,
+                    X.shape[1],
                 )
                 extra.append(self.session_weight * sessions)
             if self.item_feature_weight and self.content_.categories is not None:
@@ -230,7 +268,7 @@ class HybridRecommender(BaseEstimator):
         """
         self._check_fitted()
         k = schema.check_k(k)
-        labels = pd.Index(_as_list(user_ids))
+        labels = _as_index(user_ids)
         pos = self.user_map_.positions(labels)
         known = pos >= 0
         rows = self.interactions_[np.where(known, pos, 0)]
@@ -296,21 +334,17 @@ class HybridRecommender(BaseEstimator):
         """
         self._check_fitted()
         k = schema.check_k(k)
-        labels = pd.Index(_as_list(item_ids))
+        labels = _as_index(item_ids)
         pos = self.item_map_.strict_positions(labels, "item")
         frames = []
         for start in range(0, len(pos), self._batch_rows()):
             batch = pos[start : start + self._batch_rows()]
             scores = np.zeros((len(batch), len(self.item_map_)), np.float32)
             if self.cf_ is not None and self.cf_weight:
-                scores += self.cf_weight * _row_max_normalize(
-                    self.cf_.item_similarity(batch).astype(np.float32)
-                )
+                scores += _row_max_normalize(self.cf_.item_similarity(batch), self.cf_weight)
             if self.content_.enabled:
                 weight = max(self.content_weight, MIN_CONTENT_SIMILARITY_WEIGHT)
-                scores += weight * _row_max_normalize(
-                    self.content_.item_similarity(batch).astype(np.float32)
-                )
+                scores += _row_max_normalize(self.content_.item_similarity(batch), weight)
             scores[np.arange(len(batch)), batch] = -np.inf
             idx, vals = top_k(scores, k)
             frames.append(
@@ -352,7 +386,7 @@ class HybridRecommender(BaseEstimator):
     def _batch_rows(self) -> int:
         if self.batch_size:
             return int(self.batch_size)
-        return max(1, min(4096, BATCH_CELLS // max(len(self.item_map_), 1)))
+        return max(1, min(MAX_BATCH_ROWS, BATCH_CELLS // max(len(self.item_map_), 1)))
 
     def _history_row(self, history) -> sp.csr_matrix:
         n_items = len(self.item_map_)
@@ -368,7 +402,7 @@ class HybridRecommender(BaseEstimator):
             weights = self._weights(frame, ref) if len(frame) else np.ones(0)
             items = frame["item_id"]
         else:
-            items = pd.Index(_as_list(history))
+            items = _as_index(history)
             weights = np.ones(len(items))
         pos = self.item_map_.positions(items)
         ok = pos >= 0
@@ -377,7 +411,7 @@ class HybridRecommender(BaseEstimator):
     def _candidate_columns(self, candidates) -> np.ndarray | None:
         if candidates is None:
             return None
-        labels = pd.Index(_as_list(candidates))
+        labels = _as_index(candidates)
         if labels.has_duplicates:
             labels = labels.drop_duplicates()
         return self.item_map_.strict_positions(labels, "candidate item")
@@ -393,82 +427,154 @@ class HybridRecommender(BaseEstimator):
         candidates,
         explain: bool,
     ) -> pd.DataFrame:
+        """Top-k for history rows. Users without history depend only on their attribute row,
+        so each distinct attribute row is ranked once and its list shared."""
         cols = self._candidate_columns(candidates)
-        frames = []
+        n = rows.shape[0]
+        if n == 0:
+            return self._empty(("user_id", "item_id"), explain)
+        kk = min(k, len(self.item_map_) if cols is None else len(cols))
+        item_idx = np.zeros((n, kk), np.int64)
+        vals = np.full((n, kk), -np.inf, np.float32)
+        notes = np.full((2, n, kk), None, dtype=object) if explain else None
+        warm = np.diff(rows.indptr) > 0
+        if warm.all():
+            groups = [(slice(None), np.arange(n), None)]
+        else:
+            cold = np.flatnonzero(~warm)
+            keys = (
+                attr_rows[cold].toarray()
+                if attr_rows is not None
+                else np.zeros((len(cold), 0), np.float32)
+            )
+            _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+            groups = [(cold, cold[first], inverse.reshape(-1))]
+            if warm.any():
+                warm_rows = np.flatnonzero(warm)
+                groups.insert(0, (warm_rows, warm_rows, None))
+        for target, source, expand in groups:
+            every = isinstance(target, slice)
+            got = self._rank_rows(
+                rows if every else rows[source],
+                user_pos if every else user_pos[source],
+                None if attr_rows is None else attr_rows if every else attr_rows[source],
+                k,
+                exclude_seen,
+                cols,
+                explain,
+            )
+            if expand is not None:
+                got = [part[expand] for part in got]
+            item_idx[target], vals[target] = got[0], got[1]
+            if explain:
+                notes[0][target], notes[1][target] = got[2], got[3]
+        frame = self._frame(labels, item_idx, vals, ("user_id", "item_id"), self.item_map_.labels)
+        if explain:
+            finite = np.isfinite(vals)
+            frame["source"] = notes[0][finite]
+            frame["because_item_id"] = notes[1][finite]
+        return frame
+
+    def _rank_rows(
+        self,
+        rows: sp.csr_matrix,
+        user_pos: np.ndarray,
+        attr_rows: sp.csr_matrix | None,
+        k: int,
+        exclude_seen: bool,
+        cols: np.ndarray | None,
+        explain: bool,
+    ) -> list[np.ndarray]:
+        """[item positions, scores] (+ [source, because] with explain), one row per input row,
+        scored in blocks of `_batch_rows()` users spread over the threads."""
         step = self._batch_rows()
-        for start in range(0, rows.shape[0], step):
+
+        def block(start: int):
             stop = min(start + step, rows.shape[0])
             R = rows[start:stop]
             A = attr_rows[start:stop] if attr_rows is not None else None
-            scores, parts, cold_source = self._score_block(R, user_pos[start:stop], A)
+            scores, parts, cold_source = self._score_block(R, user_pos[start:stop], A, explain)
             if exclude_seen:
-                scores[R.nonzero()] = -np.inf
+                _exclude_seen(scores, R)
             if cols is not None:
                 scores = scores[:, cols]
             idx, vals = top_k(scores, k)
             item_idx = idx if cols is None else cols[idx]
-            frame = self._frame(
-                labels[start:stop], item_idx, vals, ("user_id", "item_id"), self.item_map_.labels
-            )
-            if explain:
-                frame = self._explain(frame, R, item_idx, vals, parts, cold_source)
-            frames.append(frame)
-        if not frames:
-            return self._empty(("user_id", "item_id"), explain)
-        return pd.concat(frames, ignore_index=True)
+            if not explain:
+                return item_idx, vals
+            return (item_idx, vals, *self._explain(R, item_idx, parts, cold_source))
 
-    def _score_block(self, R: sp.csr_matrix, user_pos: np.ndarray, A: sp.csr_matrix | None):
-        """Blended scores over all items for a block of users, plus per-part scores for explain."""
-        n = R.shape[0]
-        scores = np.zeros((n, len(self.item_map_)), np.float32)
+        starts = range(0, rows.shape[0], step)
+        threads = min(available_threads(self.num_threads), len(starts))
+        if threads > 1:
+            # NumPy and BLAS release the GIL: one block per thread, single-threaded BLAS.
+            with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
+                blocks = list(pool.map(block, starts))
+        else:
+            blocks = [block(start) for start in starts]
+        return [np.concatenate(parts) for parts in zip(*blocks, strict=True)]
+
+    def _score_block(
+        self, R: sp.csr_matrix, user_pos: np.ndarray, A: sp.csr_matrix | None, keep_parts: bool
+    ):
+        """Blended scores over all items for a block of users, plus per-part scores for explain.
+
+        Without `keep_parts` the first part's array is reused for the blend (no extra copy).
+        """
+        n, n_items = R.shape[0], len(self.item_map_)
         warm = np.diff(R.indptr) > 0
+        all_warm = bool(warm.all())
         cold_source = np.full(n, "popularity", dtype=object)
         part_scores = {}
+        block = None
         if warm.any():
-            Rw = R[warm]
+            Rw = R if all_warm else R[warm]
+            n_warm = Rw.shape[0]
             if self.cf_ is not None and self.cf_weight:
-                part = self.cf_weight * _row_max_normalize(
-                    self.cf_.score(Rw, None, user_pos[warm]).astype(np.float32)
-                )
-                part_scores[0] = part
+                upos = user_pos if all_warm else user_pos[warm]
+                part_scores[0] = _row_max_normalize(self.cf_.score(Rw, None, upos), self.cf_weight)
             if self.content_.enabled and self.content_weight:
-                part = self.content_weight * _row_max_normalize(
-                    self.content_.score(Rw, None).astype(np.float32)
+                part_scores[1] = _row_max_normalize(
+                    self.content_.score(Rw, None), self.content_weight
                 )
-                part_scores[1] = part
             if self.popularity_weight:
                 part_scores[2] = np.broadcast_to(
-                    self.popularity_weight * self.popularity_,
-                    (int(warm.sum()), len(self.item_map_)),
+                    (self.popularity_weight * self.popularity_).astype(np.float32),
+                    (n_warm, n_items),
                 )
-            block = np.zeros((int(warm.sum()), len(self.item_map_)), np.float32)
             for part in part_scores.values():
-                block += part
+                if block is None:
+                    reuse = not keep_parts and part.flags.writeable
+                    block = part if reuse else np.array(part, dtype=np.float32)
+                else:
+                    block += part
+            if block is None:
+                block = np.zeros((n_warm, n_items), np.float32)
+        if all_warm:
+            return block, (warm, part_scores), cold_source
+        scores = np.empty((n, n_items), np.float32)
+        if block is not None:
             scores[warm] = block
-        if (~warm).any():
-            cold = ~warm
-            base = np.broadcast_to(self.popularity_, (int(cold.sum()), len(self.item_map_)))
-            if A is not None and A.nnz:
-                Ac = A[cold]
-                has_attr = np.diff(Ac.indptr) > 0
-                attr = self.cold_start_.score_rows(Ac, None).astype(np.float32)
-                scores[cold] = np.where(
-                    has_attr[:, None], attr + COLD_POPULARITY_SHARE * base, base
-                )
-                cold_source[np.flatnonzero(cold)[has_attr]] = "cold_start"
-            else:
-                scores[cold] = base
+        cold = ~warm
+        base = np.broadcast_to(self.popularity_, (int(cold.sum()), n_items))
+        if A is not None and A.nnz:
+            Ac = A[cold]
+            has_attr = np.diff(Ac.indptr) > 0
+            attr = self.cold_start_.score_rows(Ac, None).astype(np.float32)
+            scores[cold] = np.where(has_attr[:, None], attr + COLD_POPULARITY_SHARE * base, base)
+            cold_source[np.flatnonzero(cold)[has_attr]] = "cold_start"
+        else:
+            scores[cold] = base
         return scores, (warm, part_scores), cold_source
 
     def _explain(
         self,
-        frame: pd.DataFrame,
         R: sp.csr_matrix,
         item_idx: np.ndarray,
-        vals: np.ndarray,
         parts,
         cold_source: np.ndarray,
-    ) -> pd.DataFrame:
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per pick: the part that contributed most and the history item behind it."""
         warm, part_scores = parts
         n, kk = item_idx.shape
         source = np.repeat(cold_source, kk).reshape(n, kk).astype(object)
@@ -495,10 +601,7 @@ class HybridRecommender(BaseEstimator):
                     because[row, np.flatnonzero(sel)] = self.item_map_.labels[
                         hist[np.asarray(contrib).argmax(axis=0)]
                     ].to_numpy(dtype=object)
-        finite = np.isfinite(vals)
-        frame["source"] = source[finite]
-        frame["because_item_id"] = because[finite]
-        return frame
+        return source, because
 
     @staticmethod
     def _frame(

@@ -64,17 +64,24 @@ def interaction_weights(
     weights = np.ones(n)
     if "event_type" in df.columns:
         table = DEFAULT_EVENT_WEIGHTS if event_weights is None else dict(event_weights)
-        types = df["event_type"].astype(str).str.lower()
-        weights = np.array(types.map(table).fillna(1.0).to_numpy(dtype=float), copy=True)
+        # Work on the few distinct types, not on millions of strings.
+        codes, uniques = pd.factorize(df["event_type"])
+        names = [str(u).lower() for u in uniques] + ["nan"]  # last slot: missing types
+        codes = np.where(codes < 0, len(uniques), codes)
+        type_of, types = pd.factorize(pd.Index(names))  # "Click" and "click" are one type
+        group = type_of[codes]
+        weights = np.array([table.get(t, 1.0) for t in types], dtype=float)[group]
         if value_power and "event_value" in df.columns:
             values = df["event_value"].to_numpy(dtype=float)
-            valued = types.isin(set(value_events)).to_numpy() & ~np.isnan(values)
+            is_valued = np.isin(np.asarray(types, dtype=object), list(value_events))
+            valued = is_valued[group] & ~np.isnan(values)
             if valued.any():
                 # Mean-normalised so that the overall scale (and the tuned L2) stays put.
-                means = (
-                    pd.Series(values[valued]).groupby(types[valued].to_numpy()).transform("mean")
-                )
-                ratio = np.clip(values[valued] / means.to_numpy(), 0.0, None)
+                g = group[valued]
+                sums = np.bincount(g, weights=values[valued], minlength=len(types))
+                counts = np.bincount(g, minlength=len(types))
+                means = sums[g] / counts[g]
+                ratio = np.clip(values[valued] / means, 0.0, None)
                 weights[valued] *= ratio**value_power
     if half_life_days:
         age_days = (reference_time - df["timestamp"].to_numpy(dtype=float)) / SECONDS_PER_DAY

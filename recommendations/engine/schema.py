@@ -51,7 +51,7 @@ def interactions_frame(df: pd.DataFrame) -> pd.DataFrame:
     require_columns(df, INTERACTION_COLUMNS, "interactions")
     if df["user_id"].isna().any() or df["item_id"].isna().any():
         raise EngineError("interactions has missing user_id or item_id values")
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the caller's frame is never modified
     out["timestamp"] = to_seconds(out["timestamp"])
     if "event_value" in out.columns:
         out["event_value"] = pd.to_numeric(out["event_value"], errors="coerce")
