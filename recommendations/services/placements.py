@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -24,6 +25,7 @@ from recommendations.services.rules import condition_to_engine
 OVERFETCH = 5  # candidates per shown item, so that filters leave enough to show
 MIN_CANDIDATES = 50
 TRENDING_POOL = 500
+TRENDING_SECONDS = 300
 RULE_FIELDS = {
     "multiplier": ("boost", "bury", "freshness_boost"),
     "position": ("pin",),
@@ -129,7 +131,14 @@ def _strategy_pool(placement: Placement, model: HybridRecommender) -> np.ndarray
 
 
 def trending_items(*, days: int, limit: int = TRENDING_POOL) -> pd.Series:
-    """Items by their number of events in the last `days` days, most first."""
+    """Items by their number of events in the last `days` days, most first (cached for a
+    few minutes: the count over recent events is the same for every user)."""
+    return cache.get_or_set(
+        f"trending:v1:{days}:{limit}", lambda: _trending_count(days, limit), TRENDING_SECONDS
+    )
+
+
+def _trending_count(days: int, limit: int) -> pd.Series:
     since = timezone.now() - dt.timedelta(days=days)
     counts = (
         Interaction.objects.filter(timestamp__gte=since)
@@ -189,17 +198,17 @@ def placement_lists(
     pipeline = pipeline or placement_pipeline(placement)
     profiled = users.loc[~users["opt_out"], "external_id"].tolist()
     opted_out = users.loc[users["opt_out"], "external_id"].tolist()
-    trending = trending_items(days=placement.window_days)
-    candidates = pd.concat(
-        [
-            placement_candidates(placement, model, profiled, history=history, item_id=item_id)
-            if profiled
-            else _empty_candidates(),
-            # Opted out of profiling: what is popular, never what they did.
-            _same_for_everyone(opted_out, trending, "trending"),
-        ],
-        ignore_index=True,
+    candidates = (
+        placement_candidates(placement, model, profiled, history=history, item_id=item_id)
+        if profiled
+        else _empty_candidates()
     )
+    if opted_out:
+        # Opted out of profiling: what is popular, never what they did.
+        trending = trending_items(days=placement.window_days)
+        candidates = pd.concat(
+            [candidates, _same_for_everyone(opted_out, trending, "trending")], ignore_index=True
+        )
     consumed = _consumed(pipeline, users) if _uses(pipeline, "exclude_consumed") else None
     lists = _apply(pipeline, candidates, placement.count, consumed, segments, trace)
     for fallback in placement.fallbacks:
@@ -207,6 +216,7 @@ def placement_lists(
         if not empty:
             break
         if fallback == "trending":
+            trending = trending_items(days=placement.window_days)
             fallback_candidates = _same_for_everyone(empty, trending, "trending")
         elif fallback == "inhouse" and placement.strategy != Placement.Strategy.PERSONALIZED:
             allowed = [user for user in empty if user in set(profiled)]
