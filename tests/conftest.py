@@ -44,6 +44,17 @@ def _eager_celery_by_default():
 
 
 @pytest.fixture(autouse=True)
+def _defaults_after_flush(request):
+    """Transactional tests empty the tables when they end, rows migrations made included;
+    the next one gets the default event types and placement back."""
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        from recommendations.defaults import defaults_ensure
+
+        request.getfixturevalue("transactional_db")
+        defaults_ensure()
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     from django.core.cache import cache
 

@@ -1,11 +1,10 @@
 from django.db import migrations
 
+from recommendations.defaults import placements_ensure
+
 
 def create_default_placement(apps, schema_editor):
-    Placement = apps.get_model("recommendations", "Placement")
-    Placement.objects.get_or_create(
-        slug="for-you", defaults={"name": "For you", "strategy": "personalized", "count": 10}
-    )
+    placements_ensure(apps.get_model("recommendations", "Placement"))
 
 
 class Migration(migrations.Migration):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from recommendations.defaults import defaults_ensure
 from recommendations.models import EndUser, Interaction, Item
 from recommendations.services.events import events_ingest
 from recommendations.services.importing import ImportReport, data_import
@@ -29,6 +30,7 @@ def demo_data_load(
     *, n_users: int, n_items: int, seed: int, directory: Path | None = None, progress: bool = False
 ) -> DemoReport:
     """Generate the synthetic publisher, write its CSVs and import them (idempotent)."""
+    defaults_ensure()  # the event types' weights and the for-you placement, even after a flush
     data = generate(n_users=n_users, n_items=n_items, seed=seed)
     csv_paths = data.write_csvs(directory or Path(settings.VAR_DIR) / "demo")
     import_report = data_import(
