@@ -36,31 +36,24 @@ def interactions_frame(queryset: QuerySet | None = None) -> pd.DataFrame:
     return frame
 
 
+ITEM_COLUMNS = {  # model field -> engine column
+    "external_id": "item_id",
+    "title": "title",
+    "description": "description",
+    "categories": "categories",
+    "tags": "tags",
+    "price": "price",
+    "published_at": "published_at",
+    "available": "available",
+    "attributes": "attributes",
+}
+
+
 def items_frame() -> pd.DataFrame:
     """Items with their text, categories, tags and attributes (flattened into columns)."""
-    rows = Item.objects.values_list(
-        "external_id",
-        "title",
-        "description",
-        "categories",
-        "tags",
-        "published_at",
-        "available",
-        "attributes",
-    )
-    base = pd.DataFrame(
-        list(rows),
-        columns=[
-            "item_id",
-            "title",
-            "description",
-            "categories",
-            "tags",
-            "published_at",
-            "available",
-            "attributes",
-        ],
-    )
+    rows = Item.objects.values_list(*ITEM_COLUMNS)
+    base = pd.DataFrame(list(rows), columns=list(ITEM_COLUMNS.values()))
+    base["price"] = pd.to_numeric(base["price"], errors="coerce")  # Decimal -> float
     return item_features_derive(_attributes_flatten(base))
 
 

@@ -9,14 +9,6 @@ from recommendations.engine.errors import EngineError
 from recommendations.models import Condition, Item
 
 ITEM_FIELDS = {"item_id", "title", "categories", "tags", "price", "available", "published_at"}
-SEGMENT_FEATURES = {
-    "recency_days",
-    "frequency_30d",
-    "frequency_90d",
-    "events_total",
-    "active_days",
-    "conversions",
-}
 LIST_OPERATORS = {Condition.Operator.IN, Condition.Operator.BETWEEN}
 TRUE_WORDS, FALSE_WORDS = {"true", "yes"}, {"false", "no"}
 

@@ -81,6 +81,20 @@ def test_pinned_item_is_at_its_position_for_everyone(trained, for_you):
     assert all(items[1] == "item-00007" for items in lists.values() if len(items) >= 2)
 
 
+def test_every_item_field_a_rule_may_name_works_in_the_batch(trained, for_you):
+    priced = Item.objects.filter(price__gt=0).values_list("external_id", flat=True)
+    conditions = [
+        ("price", "gt", "0"), ("tags", "equals", "python"), ("title", "contains", "guide"),
+        ("published_at", "lt", "2020-01-01"), ("available", "equals", "false"),
+        ("item_id", "in", "item-00001"), ("content_type", "equals", "podcast"),
+    ]
+    for n, condition in enumerate(conditions):
+        _rule(for_you, "exclude", condition, priority=n)
+    call_command("recommend", "--all", "-v0")
+    shown = {item for items in _lists().values() for item in items}
+    assert shown and not shown & set(priced)
+
+
 def test_cap_per_category_diversifies(trained, for_you):
     _rule(for_you, "cap_per_category", cap=2)
     call_command("recommend", "--all", "-v0")
