@@ -31,6 +31,9 @@ COLD_POPULARITY_SHARE = 0.1
 MIN_CONTENT_SIMILARITY_WEIGHT = 0.01
 # Users are scored in blocks of about this many (user, item) cells: a few MB, so the passes
 # over a block (blend, exclusion, top-k) run in cache, one block per thread.
+# Bump when the fitted attributes change shape, so an old artifact is refused with a reason
+# instead of failing somewhere inside scoring.
+MODEL_FORMAT = 2
 BATCH_CELLS = 4_000_000
 MAX_BATCH_ROWS = 4096
 
@@ -201,6 +204,7 @@ class HybridRecommender(BaseEstimator):
         self.cold_start_ = AttributePopularity(self.cold_start_smoothing).fit(
             users_df, self.user_map_, self.interactions_
         )
+        self.format_version_ = MODEL_FORMAT
         return self
 
     def _weights(self, inter: pd.DataFrame, reference_time: float | None = None) -> np.ndarray:
@@ -374,6 +378,12 @@ class HybridRecommender(BaseEstimator):
         model = joblib.load(Path(path))
         if not isinstance(model, cls):
             raise EngineError(f"{path} does not hold a {cls.__name__}")
+        saved = getattr(model, "format_version_", None)
+        if saved != MODEL_FORMAT:
+            raise EngineError(
+                f"{path} holds a model of format {saved}; this engine reads format "
+                f"{MODEL_FORMAT}: fit (train) it again"
+            )
         return model
 
     # ------------------------------------------------------------ scoring

@@ -168,6 +168,16 @@ def test_save_load_round_trip(tmp_path, model):
     assert loaded.get_params() == model.get_params()
 
 
+def test_an_artifact_of_another_format_is_refused_with_a_reason(tmp_path, model):
+    import joblib
+
+    model.format_version_ = 1  # as saved by an older engine
+    path = tmp_path / "old.joblib"
+    joblib.dump(model, path)
+    with pytest.raises(EngineError, match="format 1; this engine reads format 2: fit"):
+        HybridRecommender.load(path)
+
+
 def test_params_follow_sklearn_conventions():
     model = HybridRecommender(ease_l2=10.0)
     assert model.get_params()["ease_l2"] == 10.0
