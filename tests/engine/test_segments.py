@@ -226,7 +226,7 @@ def test_predict_pools_unknown_categories_and_fills_missing_ones(audience):
 
 def test_minibatch_kmeans_serves_large_audiences(audience, monkeypatch):
     _, features, _ = audience
-    monkeypatch.setattr(segments, "MINIBATCH_ABOVE", 0)
+    monkeypatch.setattr(segments.learning, "MINIBATCH_ABOVE", 0)
 
     learned = learn_segments(features, k_range=range(2, 5))
 
@@ -310,7 +310,7 @@ def test_silhouettes_match_scikit_learn():
     points[:100] += 4
     labelings = [(points[:, 0] > 2).astype(int), rng.integers(0, 4, 300)]
 
-    ours = segments._silhouettes(points, labelings)
+    ours = segments.learning._silhouettes(points, labelings)
 
     assert ours == pytest.approx([silhouette_score(points, labels) for labels in labelings])
 
