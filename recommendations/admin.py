@@ -16,6 +16,7 @@ from recommendations.models import (
     Interaction,
     Item,
     ModelVersion,
+    PersonalizeRun,
     Placement,
     RecommendationRun,
     RecommendationSet,
@@ -446,3 +447,13 @@ class SegmentAdmin(admin.ModelAdmin):
     def refresh(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
         segments_refresh_task.delay_on_commit()
         self.message_user(request, "Segments are being refreshed.")
+
+
+@admin.register(PersonalizeRun)
+class PersonalizeRunAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "recipe", "step", "status", "message", "started_at", "finished_at"]
+    list_filter = ["status", "step"]
+    readonly_fields = [field.name for field in PersonalizeRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started by `manage.py personalize` or its schedule

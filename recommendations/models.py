@@ -471,3 +471,42 @@ class RecommendationRun(models.Model):
 
     def __str__(self) -> str:
         return f"Recommendation run #{self.pk} ({self.status})"
+
+
+class PersonalizeRun(models.Model):
+    """One pass of the Amazon Personalize path, advanced step by step by a Celery task that
+    re-checks Personalize's jobs with a countdown (no worker sleeps while a job runs)."""
+
+    class Step(models.TextChoices):
+        EXPORT = "export", "exporting to S3"
+        IMPORTING = "importing", "dataset import jobs"
+        TRAINING = "training", "training a solution version"
+        INFERRING = "inferring", "batch inference"
+        DONE = "done", "done"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed (in-house lists keep serving)"
+
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    step = models.CharField(max_length=10, choices=Step, default=Step.EXPORT)
+    recipe = models.CharField(max_length=100)
+    folder = models.CharField(max_length=1000, help_text="s3:// folder of this run's files.")
+    arns = models.JSONField(default=dict, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.TextField(blank=True)
+    line_errors = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "Personalize run"
+
+    def __str__(self) -> str:
+        return f"Personalize run #{self.pk} ({self.get_step_display()}, {self.status})"

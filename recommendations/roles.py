@@ -18,6 +18,7 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "rule"): ("view", "add", "change", "delete"),
     ("recommendations", "rulecondition"): ("view", "add", "change", "delete"),
     ("recommendations", "modelversion"): ("view",),
+    ("recommendations", "personalizerun"): ("view",),
     ("recommendations", "recommendationset"): ("view",),
     ("recommendations", "recommendationrun"): ("view",),
     ("django_celery_beat", "periodictask"): ("view",),

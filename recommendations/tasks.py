@@ -3,7 +3,9 @@
 from celery import chord, group, shared_task
 from django.db import InterfaceError, OperationalError
 
+from integrations.personalize.errors import PersonalizeError
 from recommendations.services.importing import data_import
+from recommendations.services.personalize import personalize_run_advance
 from recommendations.services.recommending import (
     Shard,
     recommendation_run_finish,
@@ -86,3 +88,25 @@ def recommendations_refresh_user_task(user_pk: int) -> int:
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3540)
 def segments_refresh_task(learn: bool = True) -> dict:
     return segments_refresh(learn=learn)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(PersonalizeError,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=8,
+    time_limit=1800,
+    soft_time_limit=1740,
+)
+def personalize_run_task(self, run_id: int) -> str:
+    """Advance a Personalize run one step; check again later while its job runs."""
+    wait = personalize_run_advance(run_id=run_id)
+    if wait is None:
+        return "ended"
+    # In eager mode there is no worker to come back later: `manage.py personalize` polls.
+    if not self.app.conf.task_always_eager:
+        personalize_run_task.apply_async((run_id,), countdown=wait)
+    return f"waiting {wait} s"

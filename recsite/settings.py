@@ -161,6 +161,18 @@ RECOMMENDATIONS_CACHE_SECONDS = env.int("RECOMMENDATIONS_CACHE_SECONDS", default
 REALTIME_REFRESH = env.bool("REALTIME_REFRESH", default=True)
 REFRESH_DEBOUNCE_SECONDS = env.int("REFRESH_DEBOUNCE_SECONDS", default=2)
 
+# Amazon Personalize (docs/PERSONALIZE.md). Off unless enabled and configured.
+PERSONALIZE_ENABLED = env.bool("PERSONALIZE_ENABLED", default=False)
+PERSONALIZE_ROLE_ARN = env.str("PERSONALIZE_ROLE_ARN", default="")
+PERSONALIZE_BUCKET = env.str("PERSONALIZE_BUCKET", default="")
+PERSONALIZE_PREFIX = env.str("PERSONALIZE_PREFIX", default="recsite/personalize")
+PERSONALIZE_RECIPE = env.str("PERSONALIZE_RECIPE", default="user-personalization")
+PERSONALIZE_DATASET_GROUP = env.str("PERSONALIZE_DATASET_GROUP", default="recsite")
+PERSONALIZE_CAMPAIGN_ARN = env.str("PERSONALIZE_CAMPAIGN_ARN", default="")
+PERSONALIZE_FILTER_ARN = env.str("PERSONALIZE_FILTER_ARN", default="")
+PERSONALIZE_NUM_RESULTS = env.int("PERSONALIZE_NUM_RESULTS", default=25)
+PERSONALIZE_POLL_SECONDS = env.int("PERSONALIZE_POLL_SECONDS", default=120)
+
 # Event intake limits (POST /api/v1/events/).
 EVENTS_MAX_BATCH = env.int("EVENTS_MAX_BATCH", default=1000)
 EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=1024 * 1024)

@@ -104,3 +104,37 @@ def planted_catalogue(tmp_path, settings):
     settings.VAR_DIR = tmp_path
     settings.ARTIFACT_ROOT = str(tmp_path / "artifacts")
     return demo_data_load(n_users=300, n_items=120, seed=3, directory=tmp_path / "csv").data
+
+
+S3_BUCKET = "recsite-test"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 server on loopback, over real HTTP."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint, monkeypatch, settings):
+    """A fresh bucket on the moto server, with dummy credentials in the environment."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    settings.AWS_ENDPOINT_URL = moto_endpoint
+    settings.AWS_REGION = "us-east-1"
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET):
+        for entry in page.get("Contents", []):
+            client.delete_object(Bucket=S3_BUCKET, Key=entry["Key"])
+    client.delete_bucket(Bucket=S3_BUCKET)

@@ -266,3 +266,16 @@ def _consumed(pipeline: RulePipeline, users: pd.DataFrame) -> dict[str, set[str]
     for user_id, item_id in pairs.values_list("user__external_id", "item__external_id"):
         consumed.setdefault(user_id, set()).add(item_id)
     return consumed
+
+
+def placement_lists_from(
+    placement: Placement, candidates: pd.DataFrame, *, segments: dict[int, set[str]]
+) -> dict[str, list[dict]]:
+    """Lists from candidates another source made (Amazon Personalize), through the
+    placement's rules; no fallback here: a user without a list is served by the others."""
+    pipeline = placement_pipeline(placement)
+    consumed = None
+    if _uses(pipeline, "exclude_consumed"):
+        users = pd.DataFrame({"external_id": candidates["user_id"].unique()})
+        consumed = _consumed(pipeline, users)
+    return _apply(pipeline, candidates, placement.count, consumed, segments)

@@ -1,6 +1,6 @@
 """Computing and storing every user's lists, in shards, and refreshing one user after events.
 
-The batch path and the refresh path share `_lists_write`, so a list means the same thing
+The batch path and the refresh path share `lists_write`, so a list means the same thing
 whichever path wrote it: the database row is the record, the cache is the fast copy.
 """
 
@@ -76,9 +76,9 @@ def recommendation_shard_compute(*, run_id: int, shard: Shard) -> int:
         segments = segments_of(users)
         lists = {
             placement: placement_lists(placement, model, users, segments=segments)
-            for placement in _batch_placements()
+            for placement in batch_placements()
         }
-        written = _lists_write(users=users, lists=lists, model_version=run.model_version)
+        written = lists_write(users=users, lists=lists, model_version=run.model_version)
     _shard_done(run_id=run_id, shard=shard, written=written)
     return written
 
@@ -125,9 +125,9 @@ def recommendations_refresh_user(*, user_pk: int) -> int:
     segments = segments_of(users)
     lists = {
         placement: placement_lists(placement, model, users, segments=segments, history=history)
-        for placement in _batch_placements()
+        for placement in batch_placements()
     }
-    return _lists_write(users=users, lists=lists, model_version=version)
+    return lists_write(users=users, lists=lists, model_version=version)
 
 
 def users_frame(queryset) -> pd.DataFrame:
@@ -146,12 +146,12 @@ def segments_of(users: pd.DataFrame) -> dict[int, set[str]]:
     return segments
 
 
-def _batch_placements() -> list[Placement]:
+def batch_placements() -> list[Placement]:
     return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
 
 
 @transaction.atomic
-def _lists_write(
+def lists_write(
     *,
     users: pd.DataFrame,
     lists: dict[Placement, dict[str, list[dict]]],

@@ -2,41 +2,12 @@
 
 import io
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from integrations.storage import StorageError, local_copy, put
 from recommendations.models import EndUser, Interaction, Item
 from recommendations.services.importing import ImportFailed, data_import
-
-BUCKET = "recsite-test"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_endpoint, monkeypatch, settings):
-    """A fresh bucket on the moto server, with dummy credentials in the environment."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    settings.AWS_ENDPOINT_URL = moto_endpoint
-    settings.AWS_REGION = "us-east-1"
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for entry in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=entry["Key"])
-    client.delete_bucket(Bucket=BUCKET)
+from tests.conftest import S3_BUCKET as BUCKET
 
 
 def test_local_path_is_used_as_it_is(tmp_path):
