@@ -1,10 +1,12 @@
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -26,6 +28,7 @@ from recommendations.models import (
     SegmentCondition,
 )
 from recommendations.services.api_keys import api_key_issue
+from recommendations.services.comparison import NothingToCompare, sources_compare
 from recommendations.services.placements import placement_rule_conflicts, rule_to_engine
 from recommendations.services.preview import PreviewError, placement_preview
 from recommendations.services.rules import condition_to_engine, item_condition_field_check
@@ -128,15 +131,53 @@ class PlacementAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)
+        compare = self.admin_site.admin_view(self.compare_view)
         return [
             path("<path:object_id>/preview/", preview, name="recommendations_placement_preview"),
+            path("<path:object_id>/compare/", compare, name="recommendations_placement_compare"),
             *super().get_urls(),
         ]
 
     @admin.display(description="preview")
     def preview_link(self, placement: Placement) -> str:
-        url = reverse("admin:recommendations_placement_preview", args=[placement.pk])
-        return format_html('<a href="{}">Preview</a>', url)
+        preview = reverse("admin:recommendations_placement_preview", args=[placement.pk])
+        compare = reverse("admin:recommendations_placement_compare", args=[placement.pk])
+        return format_html(
+            '<a href="{}">Preview</a> · <a href="{}">In-house vs Personalize</a>', preview, compare
+        )
+
+    def compare_view(self, request: HttpRequest, object_id: str):
+        placement = self.get_object(request, object_id)
+        if placement is None or not self.has_view_permission(request, placement):
+            raise PermissionDenied
+        sample = request.GET.get("sample", "").strip()
+        comparison, error = None, None
+        try:
+            comparison = sources_compare(
+                placement=placement, sample=int(sample) if sample.isdigit() else None
+            )
+        except NothingToCompare as failure:
+            error = str(failure)
+        if comparison and request.GET.get("format") == "csv":
+            return _csv_response(
+                f"{placement.slug}-inhouse-vs-personalize.csv",
+                comparison.report.to_rows(per_user=True),
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"In-house vs Amazon Personalize: {placement}",
+            "opts": self.model._meta,
+            "placement": placement,
+            "comparison": comparison,
+            "summary": [
+                (name, value)
+                for name, value in (comparison.report.summary.items() if comparison else [])
+                if isinstance(value, int | float)
+            ],
+            "sample": sample,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/recommendations/placement/compare.html", context)
 
     def preview_view(self, request: HttpRequest, object_id: str):
         placement = self.get_object(request, object_id)
@@ -457,3 +498,12 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started by `manage.py personalize` or its schedule
+
+
+def _csv_response(filename: str, rows: list[dict]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["value"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return response
