@@ -5,7 +5,7 @@ from django.db import InterfaceError, OperationalError
 
 from integrations.personalize.errors import PersonalizeError
 from recommendations.services.importing import data_import
-from recommendations.services.personalize import personalize_run_advance
+from recommendations.services.personalize import personalize_run_advance, personalize_run_start
 from recommendations.services.recommending import (
     Shard,
     recommendation_run_finish,
@@ -110,3 +110,11 @@ def personalize_run_task(self, run_id: int) -> str:
     if not self.app.conf.task_always_eager:
         personalize_run_task.apply_async((run_id,), countdown=wait)
     return f"waiting {wait} s"
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def personalize_start_task() -> int:
+    """Start a Personalize run (the weekly schedule); its steps follow on their own."""
+    run = personalize_run_start()
+    personalize_run_task.delay_on_commit(run.pk)
+    return run.pk

@@ -33,7 +33,7 @@ from integrations.personalize.schemas import (
 )
 from integrations.storage import StorageError, local_copy, put
 from recommendations import selectors
-from recommendations.models import EndUser, ModelVersion, PersonalizeRun
+from recommendations.models import EndUser, ModelVersion, PersonalizeRun, RecommendationSet
 from recommendations.services.placements import placement_lists_from
 from recommendations.services.recommending import (
     batch_placements,
@@ -308,3 +308,43 @@ def _cell(frame: pd.DataFrame, user_id: str, column: str | None) -> str:
         return ""
     value = frame.at[user_id, column]
     return "" if pd.isna(value) else str(value)
+
+
+def personalize_realtime_list(
+    *, placement, user: EndUser, timeout_seconds: float | None = None
+) -> tuple[list[dict], str]:
+    """One user's list from the Personalize campaign, through the placement's rules, with the
+    stored in-house list as the fallback; returns the list and the source that served it."""
+    timeout = timeout_seconds or settings.PERSONALIZE_REALTIME_TIMEOUT_SECONDS
+    if settings.PERSONALIZE_CAMPAIGN_ARN and not user.personalization_opt_out:
+        try:
+            items = personalize_adapter().recommendations_for_user(
+                settings.PERSONALIZE_CAMPAIGN_ARN,
+                user.external_id,
+                max(placement.count * 3, settings.PERSONALIZE_NUM_RESULTS),
+                timeout,
+                filter_arn=settings.PERSONALIZE_FILTER_ARN or None,
+            )
+        except PersonalizeError as error:
+            logger.info("Personalize real time for %s fell back: %s", user, error)
+        else:
+            candidates = pd.DataFrame(
+                {
+                    "user_id": user.external_id,
+                    "item_id": [item.item_id for item in items],
+                    "score": [
+                        item.score if item.score is not None else 1.0 / (n + 1)
+                        for n, item in enumerate(items)
+                    ],
+                    "source": "personalize",
+                    "because_item_id": None,
+                }
+            )
+            users = users_frame(EndUser.objects.filter(pk=user.pk))
+            lists = placement_lists_from(placement, candidates, segments=segments_of(users))
+            if lists.get(user.external_id):
+                return lists[user.external_id], "personalize"
+    stored = RecommendationSet.objects.filter(
+        user=user, placement=placement, source=RecommendationSet.Source.IN_HOUSE
+    ).first()
+    return (stored.items if stored else []), "inhouse"

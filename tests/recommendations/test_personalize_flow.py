@@ -244,3 +244,46 @@ def test_opted_out_users_get_no_personalize_list(personalize, s3):
         )
     )
     assert users == {"user-00003"}
+
+
+@pytest.fixture
+def campaign(settings, monkeypatch, planted_catalogue):
+    settings.PERSONALIZE_CAMPAIGN_ARN = f"{ARN}:campaign/recsite"
+    runtime = boto3.session.Session().client(
+        "personalize-runtime",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    adapter = PersonalizeAdapter(runtime=runtime, region="us-east-1", endpoint_url="")
+    monkeypatch.setattr(personalize_service, "personalize_adapter", lambda: adapter)
+    model_version_train()
+    recommendations_compute_all_in_process()
+    with Stubber(runtime) as stubber:
+        yield stubber
+
+
+def test_realtime_list_comes_from_the_campaign_through_the_rules(campaign):
+    from recommendations.services.personalize import personalize_realtime_list
+
+    campaign.add_response(
+        "get_recommendations",
+        {"itemList": [{"itemId": f"item-{n:05d}", "score": 1 / n} for n in range(1, 40)]},
+    )
+    user = EndUser.objects.get(external_id="user-00001")
+    items, source = personalize_realtime_list(
+        placement=Placement.objects.get(slug="for-you"), user=user
+    )
+    assert source == "personalize"
+    assert [entry["item_id"] for entry in items][:2] == ["item-00001", "item-00002"]
+
+
+def test_realtime_falls_back_to_in_house_when_personalize_fails(campaign):
+    from recommendations.services.personalize import personalize_realtime_list
+
+    campaign.add_client_error("get_recommendations", "ThrottlingException")
+    user = EndUser.objects.get(external_id="user-00001")
+    placement = Placement.objects.get(slug="for-you")
+    items, source = personalize_realtime_list(placement=placement, user=user)
+    stored = RecommendationSet.objects.get(user=user, placement=placement, source="inhouse")
+    assert source == "inhouse" and items == stored.items
