@@ -44,3 +44,28 @@ def placements_ensure(model) -> None:
     """`model` is Placement, or its historical version in a migration."""
     for placement in DEFAULT_PLACEMENTS:
         model.objects.get_or_create(slug=placement["slug"], defaults=placement)
+
+
+def schedule_ensure(
+    crontab_model,
+    task_model,
+    *,
+    name: str,
+    task: str,
+    hour: str,
+    day_of_week: str = "*",
+    enabled: bool = True,
+) -> None:
+    """A django-celery-beat schedule at `hour`:00 UTC; migrations pass their historical models.
+    An existing schedule of that name is left as an operator may have changed it."""
+    crontab, _ = crontab_model.objects.get_or_create(
+        minute="0",
+        hour=hour,
+        day_of_week=day_of_week,
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    task_model.objects.get_or_create(
+        name=name, defaults={"task": task, "crontab": crontab, "enabled": enabled}
+    )

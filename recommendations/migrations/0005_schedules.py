@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from recommendations.defaults import schedule_ensure
+
 SCHEDULES = [
     # name, task, hour (UTC)
     ("Train the in-house model (nightly)", "recommendations.tasks.model_train_task", "3"),
@@ -12,18 +14,14 @@ SCHEDULES = [
 
 
 def create_schedules(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, hour in SCHEDULES:
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute="0",
+        schedule_ensure(
+            apps.get_model("django_celery_beat", "CrontabSchedule"),
+            apps.get_model("django_celery_beat", "PeriodicTask"),
+            name=name,
+            task=task,
             hour=hour,
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone="UTC",
         )
-        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "crontab": crontab})
 
 
 class Migration(migrations.Migration):

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0005_schedules'),
+        ("recommendations", "0005_schedules"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='recommendationrun',
-            name='completed_shards',
-            field=models.JSONField(blank=True, default=list, editable=False, help_text='First user pk of each done shard.'),
+            model_name="recommendationrun",
+            name="completed_shards",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                editable=False,
+                help_text="First user pk of each done shard.",
+            ),
         ),
     ]

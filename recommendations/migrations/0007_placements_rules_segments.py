@@ -6,134 +6,354 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0006_run_completed_shards'),
+        ("recommendations", "0006_run_completed_shards"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Segment',
+            name="Segment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('rules', 'defined by conditions'), ('learned', 'learned from behaviour')], default='rules', max_length=10)),
-                ('size', models.PositiveIntegerField(default=0, editable=False)),
-                ('profile', models.JSONField(blank=True, default=dict, editable=False)),
-                ('refreshed_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("rules", "defined by conditions"),
+                            ("learned", "learned from behaviour"),
+                        ],
+                        default="rules",
+                        max_length=10,
+                    ),
+                ),
+                ("size", models.PositiveIntegerField(default=0, editable=False)),
+                ("profile", models.JSONField(blank=True, default=dict, editable=False)),
+                ("refreshed_at", models.DateTimeField(blank=True, editable=False, null=True)),
             ],
             options={
-                'ordering': ['kind', 'name'],
+                "ordering": ["kind", "name"],
             },
         ),
         migrations.AddField(
-            model_name='placement',
-            name='fallback_order',
-            field=models.CharField(default='inhouse,trending', help_text='Comma-separated sources to try, in order, when the first has no list: inhouse, personalize, trending.', max_length=100),
+            model_name="placement",
+            name="fallback_order",
+            field=models.CharField(
+                default="inhouse,trending",
+                help_text="Comma-separated sources to try, in order, when the first has no list: inhouse, personalize, trending.",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='placement',
-            name='item_list',
-            field=models.JSONField(blank=True, default=list, help_text="For 'a given list': the item ids to rank."),
+            model_name="placement",
+            name="item_list",
+            field=models.JSONField(
+                blank=True, default=list, help_text="For 'a given list': the item ids to rank."
+            ),
         ),
         migrations.AddField(
-            model_name='placement',
-            name='personalize_share',
-            field=models.FloatField(default=0.5, help_text='For a blend: the share of positions filled from Personalize.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)]),
+            model_name="placement",
+            name="personalize_share",
+            field=models.FloatField(
+                default=0.5,
+                help_text="For a blend: the share of positions filled from Personalize.",
+                validators=[
+                    django.core.validators.MinValueValidator(0),
+                    django.core.validators.MaxValueValidator(1),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='placement',
-            name='source',
-            field=models.CharField(choices=[('inhouse', 'in-house model'), ('personalize', 'Amazon Personalize'), ('blend', 'blend of both')], default='inhouse', max_length=20),
+            model_name="placement",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("inhouse", "in-house model"),
+                    ("personalize", "Amazon Personalize"),
+                    ("blend", "blend of both"),
+                ],
+                default="inhouse",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='placement',
-            name='window_days',
-            field=models.PositiveSmallIntegerField(default=14, help_text='Trending: events of the last N days. New arrivals: published in the last N.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="placement",
+            name="window_days",
+            field=models.PositiveSmallIntegerField(
+                default=14,
+                help_text="Trending: events of the last N days. New arrivals: published in the last N.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AlterField(
-            model_name='placement',
-            name='strategy',
-            field=models.CharField(choices=[('personalized', 'personalized for the user'), ('similar_items', 'similar to an item (item pages)'), ('trending', 'trending'), ('new_arrivals', 'new arrivals, ranked for the user'), ('ranking', 'a given list of items, ranked for the user')], default='personalized', max_length=20),
+            model_name="placement",
+            name="strategy",
+            field=models.CharField(
+                choices=[
+                    ("personalized", "personalized for the user"),
+                    ("similar_items", "similar to an item (item pages)"),
+                    ("trending", "trending"),
+                    ("new_arrivals", "new arrivals, ranked for the user"),
+                    ("ranking", "a given list of items, ranked for the user"),
+                ],
+                default="personalized",
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='Rule',
+            name="Rule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('exclude', 'exclude matching items'), ('include_only', 'include only matching items'), ('boost', 'boost matching items (× multiplier)'), ('bury', 'bury matching items (× multiplier)'), ('pin', 'pin an item at a position'), ('cap_per_category', 'at most N items per category'), ('freshness_boost', 'boost items published in the last N days'), ('exclude_consumed', 'exclude what the user already consumed'), ('exclude_recently_sent', 'exclude what the last N bulletins sent')], max_length=30)),
-                ('multiplier', models.FloatField(blank=True, help_text='Boost and freshness: above 1. Bury: between 0 and 1.', null=True)),
-                ('position', models.PositiveSmallIntegerField(blank=True, help_text='Pin: 1 = first.', null=True)),
-                ('cap', models.PositiveSmallIntegerField(blank=True, help_text='Items per category.', null=True)),
-                ('days', models.PositiveSmallIntegerField(blank=True, help_text='Freshness: days since publication. Recently sent: how many bulletins back.', null=True)),
-                ('priority', models.IntegerField(default=100, help_text='Lower runs first and wins conflicts.')),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('pin_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recommendations.item')),
-                ('placement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='recommendations.placement')),
-                ('segment', models.ForeignKey(blank=True, help_text='Empty: the rule applies to everyone.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='recommendations.segment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("exclude", "exclude matching items"),
+                            ("include_only", "include only matching items"),
+                            ("boost", "boost matching items (× multiplier)"),
+                            ("bury", "bury matching items (× multiplier)"),
+                            ("pin", "pin an item at a position"),
+                            ("cap_per_category", "at most N items per category"),
+                            ("freshness_boost", "boost items published in the last N days"),
+                            ("exclude_consumed", "exclude what the user already consumed"),
+                            ("exclude_recently_sent", "exclude what the last N bulletins sent"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "multiplier",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Boost and freshness: above 1. Bury: between 0 and 1.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(
+                        blank=True, help_text="Pin: 1 = first.", null=True
+                    ),
+                ),
+                (
+                    "cap",
+                    models.PositiveSmallIntegerField(
+                        blank=True, help_text="Items per category.", null=True
+                    ),
+                ),
+                (
+                    "days",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Freshness: days since publication. Recently sent: how many bulletins back.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.IntegerField(
+                        default=100, help_text="Lower runs first and wins conflicts."
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "pin_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="recommendations.item",
+                    ),
+                ),
+                (
+                    "placement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="recommendations.placement",
+                    ),
+                ),
+                (
+                    "segment",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: the rule applies to everyone.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="recommendations.segment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['placement', 'priority', 'pk'],
+                "ordering": ["placement", "priority", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='RuleCondition',
+            name="RuleCondition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(help_text='An item field (categories, tags, price, available, published_at, title, item_id) or attribute (e.g. year); for segments: recency_days, frequency_30d, frequency_90d, events_total, conversions, or a user attribute.', max_length=100)),
-                ('operator', models.CharField(choices=[('equals', 'equals'), ('not_equals', 'does not equal'), ('in', 'is one of'), ('contains', 'contains'), ('lt', '<'), ('gt', '>'), ('between', 'between')], max_length=10)),
-                ('value', models.CharField(blank=True, max_length=500)),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conditions', to='recommendations.rule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "field",
+                    models.CharField(
+                        help_text="An item field (categories, tags, price, available, published_at, title, item_id) or attribute (e.g. year); for segments: recency_days, frequency_30d, frequency_90d, events_total, conversions, or a user attribute.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "operator",
+                    models.CharField(
+                        choices=[
+                            ("equals", "equals"),
+                            ("not_equals", "does not equal"),
+                            ("in", "is one of"),
+                            ("contains", "contains"),
+                            ("lt", "<"),
+                            ("gt", ">"),
+                            ("between", "between"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("value", models.CharField(blank=True, max_length=500)),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conditions",
+                        to="recommendations.rule",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SegmentCondition',
+            name="SegmentCondition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(help_text='An item field (categories, tags, price, available, published_at, title, item_id) or attribute (e.g. year); for segments: recency_days, frequency_30d, frequency_90d, events_total, conversions, or a user attribute.', max_length=100)),
-                ('operator', models.CharField(choices=[('equals', 'equals'), ('not_equals', 'does not equal'), ('in', 'is one of'), ('contains', 'contains'), ('lt', '<'), ('gt', '>'), ('between', 'between')], max_length=10)),
-                ('value', models.CharField(blank=True, max_length=500)),
-                ('segment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conditions', to='recommendations.segment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "field",
+                    models.CharField(
+                        help_text="An item field (categories, tags, price, available, published_at, title, item_id) or attribute (e.g. year); for segments: recency_days, frequency_30d, frequency_90d, events_total, conversions, or a user attribute.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "operator",
+                    models.CharField(
+                        choices=[
+                            ("equals", "equals"),
+                            ("not_equals", "does not equal"),
+                            ("in", "is one of"),
+                            ("contains", "contains"),
+                            ("lt", "<"),
+                            ("gt", ">"),
+                            ("between", "between"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("value", models.CharField(blank=True, max_length=500)),
+                (
+                    "segment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conditions",
+                        to="recommendations.segment",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SegmentMembership',
+            name="SegmentMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('segment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='recommendations.segment')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segment_memberships', to='recommendations.enduser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "segment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="recommendations.segment"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="segment_memberships",
+                        to="recommendations.enduser",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='segment',
-            name='members',
-            field=models.ManyToManyField(related_name='+', through='recommendations.SegmentMembership', to='recommendations.enduser'),
+            model_name="segment",
+            name="members",
+            field=models.ManyToManyField(
+                related_name="+",
+                through="recommendations.SegmentMembership",
+                to="recommendations.enduser",
+            ),
         ),
         migrations.AddIndex(
-            model_name='rule',
-            index=models.Index(fields=['placement', 'is_active'], name='rule_placement_active'),
+            model_name="rule",
+            index=models.Index(fields=["placement", "is_active"], name="rule_placement_active"),
         ),
         migrations.AddConstraint(
-            model_name='rule',
-            constraint=models.CheckConstraint(condition=models.Q(('starts_at__isnull', True), ('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='rule_window_ends_after_start'),
+            model_name="rule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("starts_at__isnull", True),
+                    ("ends_at__isnull", True),
+                    ("ends_at__gt", models.F("starts_at")),
+                    _connector="OR",
+                ),
+                name="rule_window_ends_after_start",
+            ),
         ),
         migrations.AddIndex(
-            model_name='segmentmembership',
-            index=models.Index(fields=['user', 'segment'], name='membership_user'),
+            model_name="segmentmembership",
+            index=models.Index(fields=["user", "segment"], name="membership_user"),
         ),
         migrations.AddConstraint(
-            model_name='segmentmembership',
-            constraint=models.UniqueConstraint(fields=('segment', 'user'), name='segmentmembership_unique'),
+            model_name="segmentmembership",
+            constraint=models.UniqueConstraint(
+                fields=("segment", "user"), name="segmentmembership_unique"
+            ),
         ),
     ]

@@ -1,20 +1,15 @@
 from django.db import migrations
 
+from recommendations.defaults import schedule_ensure
+
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="0",
-        hour="4",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="UTC",
-    )
-    PeriodicTask.objects.get_or_create(
+    schedule_ensure(
+        apps.get_model("django_celery_beat", "CrontabSchedule"),
+        apps.get_model("django_celery_beat", "PeriodicTask"),
         name="Refresh segments",
-        defaults={"task": "recommendations.tasks.segments_refresh_task", "crontab": crontab},
+        task="recommendations.tasks.segments_refresh_task",
+        hour="4",
     )
 
 

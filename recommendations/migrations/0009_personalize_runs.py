@@ -5,32 +5,74 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0008_segments_schedule'),
+        ("recommendations", "0008_segments_schedule"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PersonalizeRun',
+            name="PersonalizeRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'running'), ('done', 'done'), ('failed', 'failed (in-house lists keep serving)')], default='running', max_length=10)),
-                ('step', models.CharField(choices=[('export', 'exporting to S3'), ('importing', 'dataset import jobs'), ('training', 'training a solution version'), ('inferring', 'batch inference'), ('done', 'done')], default='export', max_length=10)),
-                ('recipe', models.CharField(max_length=100)),
-                ('folder', models.CharField(help_text="s3:// folder of this run's files.", max_length=1000)),
-                ('arns', models.JSONField(blank=True, default=dict)),
-                ('message', models.TextField(blank=True)),
-                ('line_errors', models.JSONField(blank=True, default=list)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recommendations.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed (in-house lists keep serving)"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "step",
+                    models.CharField(
+                        choices=[
+                            ("export", "exporting to S3"),
+                            ("importing", "dataset import jobs"),
+                            ("training", "training a solution version"),
+                            ("inferring", "batch inference"),
+                            ("done", "done"),
+                        ],
+                        default="export",
+                        max_length=10,
+                    ),
+                ),
+                ("recipe", models.CharField(max_length=100)),
+                (
+                    "folder",
+                    models.CharField(
+                        help_text="s3:// folder of this run's files.", max_length=1000
+                    ),
+                ),
+                ("arns", models.JSONField(blank=True, default=dict)),
+                ("message", models.TextField(blank=True)),
+                ("line_errors", models.JSONField(blank=True, default=list)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="recommendations.modelversion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Personalize run',
-                'ordering': ['-started_at'],
+                "verbose_name": "Personalize run",
+                "ordering": ["-started_at"],
             },
         ),
     ]

@@ -1,25 +1,18 @@
 from django.db import migrations
 
+from recommendations.defaults import schedule_ensure
+
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="0",
+    # Off until an operator configures Personalize and enables it in admin: it costs money.
+    schedule_ensure(
+        apps.get_model("django_celery_beat", "CrontabSchedule"),
+        apps.get_model("django_celery_beat", "PeriodicTask"),
+        name="Amazon Personalize run (weekly)",
+        task="recommendations.tasks.personalize_start_task",
         hour="1",
         day_of_week="0",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="UTC",
-    )
-    # Off until an operator configures Personalize and enables it in admin: it costs money.
-    PeriodicTask.objects.get_or_create(
-        name="Amazon Personalize run (weekly)",
-        defaults={
-            "task": "recommendations.tasks.personalize_start_task",
-            "crontab": crontab,
-            "enabled": False,
-        },
+        enabled=False,
     )
 
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.personalize.batch import parse_batch_output, user_personalization_input
-from integrations.personalize.client import PersonalizeAdapter
+from integrations.personalize.client import JobStatus, PersonalizeAdapter
 from integrations.personalize.errors import PersonalizeError
 from integrations.personalize.schemas import (
     column_names,
@@ -144,21 +144,20 @@ def _importing(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
 
 
 def _training(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
-    status = adapter.describe_solution_version(run.arns["solution_version"])
-    if status.is_failed:
-        return _fail(run, f"training failed: {status.failure_reason or status.status}")
-    if not status.is_done:
-        return settings.PERSONALIZE_POLL_SECONDS
-    metrics = adapter.solution_version_metrics(run.arns["solution_version"])
-    run.model_version = ModelVersion.objects.create(
-        source=ModelVersion.Source.PERSONALIZE,
-        status=ModelVersion.Status.READY,
-        params={"recipe": run.recipe, "solution_version": run.arns["solution_version"]},
-        metrics=metrics,
-        data_size={k: v for k, v in run.counts.items()},
-        artifact=run.arns["solution_version"],
-        decision="trained by Amazon Personalize; its metrics are Personalize's own",
-    )
+    done, wait = _settled(run, adapter.describe_solution_version(run.arns["solution_version"]))
+    if not done:
+        return wait
+    if run.model_version is None:  # a retried step must not record the version twice
+        run.model_version = ModelVersion.objects.create(
+            source=ModelVersion.Source.PERSONALIZE,
+            status=ModelVersion.Status.READY,
+            params={"recipe": run.recipe, "solution_version": run.arns["solution_version"]},
+            metrics=adapter.solution_version_metrics(run.arns["solution_version"]),
+            data_size=dict(run.counts),
+            artifact=run.arns["solution_version"],
+            decision="trained by Amazon Personalize; its metrics are Personalize's own",
+        )
+        run.save(update_fields=["model_version"])
     users = list(EndUser.objects.order_by("pk").values_list("external_id", flat=True))
     put(f"{run.folder}/batch/input.json", user_personalization_input(users))
     run.arns["batch_job"] = adapter.batch_inference_job_start(
@@ -177,11 +176,9 @@ def _training(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
 
 
 def _inferring(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
-    status = adapter.describe_batch_inference_job(run.arns["batch_job"])
-    if status.is_failed:
-        return _fail(run, f"batch inference failed: {status.failure_reason or status.status}")
-    if not status.is_done:
-        return settings.PERSONALIZE_POLL_SECONDS
+    done, wait = _settled(run, adapter.describe_batch_inference_job(run.arns["batch_job"]))
+    if not done:
+        return wait
     # Personalize names its output after the input file.
     with local_copy(f"{run.folder}/batch/output/input.json.out") as path:
         output = parse_batch_output(path.read_bytes())
@@ -204,6 +201,17 @@ def _inferring(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
     )
     run.save()
     return None
+
+
+def _settled(run: PersonalizeRun, status: JobStatus) -> tuple[bool, int | None]:
+    """Whether the step's job is done, and if not, what the step returns: the wait before the
+    next check, or None once the run has failed with the job's reason."""
+    if status.is_failed:
+        _fail(run, f"{run.get_step_display()} failed: {status.failure_reason or status.status}")
+        return False, None
+    if not status.is_done:
+        return False, settings.PERSONALIZE_POLL_SECONDS
+    return True, None
 
 
 STEPS = {
