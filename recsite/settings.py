@@ -147,6 +147,12 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "emails"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="newsletter@localhost")
+# Where bulletins are pushed: smtp (Django's email backend above), sendgrid, webhook, ...;
+# EMAIL_PLATFORM_OPTIONS holds the platform's own settings as JSON, e.g. {"api_key": "..."}.
+EMAIL_PLATFORM = {
+    "name": env.str("EMAIL_PLATFORM", default="smtp"),
+    **env.json("EMAIL_PLATFORM_OPTIONS", default={}),
+}
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Object storage: s3:// URIs go to S3 or any S3-compatible endpoint.

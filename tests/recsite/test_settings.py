@@ -43,3 +43,14 @@ def test_unknown_environment_name_is_refused():
     result = _manage("check", env={"RECSITE_ENV": "staging"})
     assert result.returncode != 0
     assert "RECSITE_ENV must be" in result.stderr
+
+
+def test_email_platform_and_its_options_come_from_the_environment():
+    code = "from integrations.platforms import adapter; print(type(adapter()).__name__)"
+    env = {
+        "EMAIL_PLATFORM": "webhook",
+        "EMAIL_PLATFORM_OPTIONS": '{"url": "http://127.0.0.1:9/hook", "secret": "s"}',
+    }
+    result = _manage("shell", "--no-imports", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "WebhookAdapter"
