@@ -16,6 +16,9 @@ ADAPTERS = {
     "smtp": "integrations.platforms.smtp.SmtpAdapter",
     "sendgrid": "integrations.platforms.sendgrid.SendGridAdapter",
     "webhook": "integrations.platforms.webhook.WebhookAdapter",
+    "mailchimp": "integrations.platforms.mailchimp.MailchimpAdapter",
+    "braze": "integrations.platforms.braze.BrazeAdapter",
+    "klaviyo": "integrations.platforms.klaviyo.KlaviyoAdapter",
 }
 
 __all__ = [
