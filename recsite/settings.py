@@ -147,6 +147,10 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "emails"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="newsletter@localhost")
+# The public address tracked links, the open pixel and unsubscribe links point to (HTTPS in
+# production: one-click unsubscribe requires it); an optional mailto for List-Unsubscribe.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
+UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="")
 # Where bulletins are pushed: smtp (Django's email backend above), sendgrid, webhook, ...;
 # EMAIL_PLATFORM_OPTIONS holds the platform's own settings as JSON, e.g. {"api_key": "..."}.
 EMAIL_PLATFORM = {
