@@ -119,10 +119,7 @@ def _export(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int:
             dataset, uri, settings.PERSONALIZE_ROLE_ARN, f"recsite-run-{run.pk}-{dataset_type}"
         )
         run.counts[dataset_type] = rows
-    run.step = PersonalizeRun.Step.IMPORTING
-    run.message = "exported; dataset import jobs started"
-    run.save()
-    return settings.PERSONALIZE_POLL_SECONDS
+    return _step_next(run, PersonalizeRun.Step.IMPORTING, "exported; dataset import jobs started")
 
 
 def _importing(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
@@ -132,15 +129,14 @@ def _importing(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
         return _fail(run, f"import job failed: {failed[0].failure_reason or failed[0].status}")
     if not all(status.is_done for status in statuses):
         return settings.PERSONALIZE_POLL_SECONDS
-    solution = adapter.solution_ensure(
-        run.arns["dataset_group"], run.recipe, f"recsite-{run.recipe}"
-    )
-    run.arns["solution"] = solution
-    run.arns["solution_version"] = adapter.solution_version_start(solution)
-    run.step = PersonalizeRun.Step.TRAINING
-    run.message = "imported; training a solution version"
-    run.save()
-    return settings.PERSONALIZE_POLL_SECONDS
+    if "solution_version" not in run.arns:  # a version has no name to find it by: start once
+        solution = adapter.solution_ensure(
+            run.arns["dataset_group"], run.recipe, f"recsite-{run.recipe}"
+        )
+        run.arns["solution"] = solution
+        run.arns["solution_version"] = adapter.solution_version_start(solution)
+        run.save(update_fields=["arns"])
+    return _step_next(run, PersonalizeRun.Step.TRAINING, "imported; training a solution version")
 
 
 def _training(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
@@ -169,10 +165,7 @@ def _training(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
         num_results=settings.PERSONALIZE_NUM_RESULTS,
         filter_arn=settings.PERSONALIZE_FILTER_ARN or None,
     )
-    run.step = PersonalizeRun.Step.INFERRING
-    run.message = "trained; batch inference started"
-    run.save()
-    return settings.PERSONALIZE_POLL_SECONDS
+    return _step_next(run, PersonalizeRun.Step.INFERRING, "trained; batch inference started")
 
 
 def _inferring(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
@@ -201,6 +194,14 @@ def _inferring(run: PersonalizeRun, adapter: PersonalizeAdapter) -> int | None:
     )
     run.save()
     return None
+
+
+def _step_next(run: PersonalizeRun, step: str, message: str) -> int:
+    """Move the run to its next step; the job just started is checked after the poll wait."""
+    run.step = step
+    run.message = message
+    run.save()
+    return settings.PERSONALIZE_POLL_SECONDS
 
 
 def _settled(run: PersonalizeRun, status: JobStatus) -> tuple[bool, int | None]:

@@ -287,3 +287,22 @@ def test_realtime_falls_back_to_in_house_when_personalize_fails(campaign):
     items, source = personalize_realtime_list(placement=placement, user=user)
     stored = RecommendationSet.objects.get(user=user, placement=placement, source="inhouse")
     assert source == "inhouse" and items == stored.items
+
+
+def test_a_retried_import_check_does_not_start_a_second_solution_version(personalize):
+    _stub_export(personalize)
+    _stub_imports(personalize)
+    personalize.add_response("list_solutions", {"solutions": []})
+    personalize.add_response("create_solution", {"solutionArn": SOLUTION})
+    personalize.add_response("create_solution_version", {"solutionVersionArn": VERSION})
+    run = personalize_run_start()
+    personalize_run_advance(run_id=run.pk)
+    PersonalizeRun.objects.filter(pk=run.pk).update(step=PersonalizeRun.Step.IMPORTING)
+    personalize_run_advance(run_id=run.pk)
+    # As if the worker died after starting the version but before the step was recorded.
+    PersonalizeRun.objects.filter(pk=run.pk).update(step=PersonalizeRun.Step.IMPORTING)
+    _stub_imports(personalize)
+    personalize_run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.step == PersonalizeRun.Step.TRAINING
+    assert run.arns["solution_version"] == VERSION
