@@ -147,12 +147,19 @@ def subject_render(subject_template: str, user: dict[str, Any]) -> str:
     return " ".join(subject.split())  # one line: a header never carries a newline
 
 
+@lru_cache(maxsize=100_000)
+def _description(raw: str) -> str:
+    """Plain text, one line, at most DESCRIPTION_CHARS: computed once per item description,
+    since a run shows the same items to many users."""
+    text = strip_tags(raw) if "<" in raw else raw
+    return Truncator(" ".join(text.split())).chars(DESCRIPTION_CHARS)
+
+
 def _blocks_context(blocks: list[Block], delivery_id: int) -> list[dict[str, Any]]:
     context = []
     for block in blocks:
         items = []
         for item in block.items:
-            description = strip_tags(str(item.get("description") or ""))
             items.append(
                 {
                     "item_id": item["item_id"],
@@ -160,9 +167,7 @@ def _blocks_context(blocks: list[Block], delivery_id: int) -> list[dict[str, Any
                     "position": item["position"],
                     "source": item.get("source", ""),
                     "image_url": item.get("image_url") or "",
-                    "description": Truncator(" ".join(description.split())).chars(
-                        DESCRIPTION_CHARS
-                    ),
+                    "description": _description(str(item.get("description") or "")),
                     "click_url": tokens.click_url(delivery_id, item["position"], item["item_id"]),
                 }
             )
