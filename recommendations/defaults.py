@@ -53,13 +53,14 @@ def schedule_ensure(
     name: str,
     task: str,
     hour: str,
+    minute: str = "0",
     day_of_week: str = "*",
     enabled: bool = True,
 ) -> None:
-    """A django-celery-beat schedule at `hour`:00 UTC; migrations pass their historical models.
-    An existing schedule of that name is left as an operator may have changed it."""
+    """A django-celery-beat schedule at `hour`:`minute` UTC; migrations pass their historical
+    models. An existing schedule of that name is left as an operator may have changed it."""
     crontab, _ = crontab_model.objects.get_or_create(
-        minute="0",
+        minute=minute,
         hour=hour,
         day_of_week=day_of_week,
         day_of_month="*",

@@ -22,6 +22,16 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "recommendationset"): ("view",),
     ("recommendations", "recommendationrun"): ("view",),
     ("django_celery_beat", "periodictask"): ("view",),
+    ("django_celery_beat", "crontabschedule"): ("view", "add", "change"),
+    ("bulletins", "bulletin"): ("view", "add", "change", "delete"),
+    ("bulletins", "bulletinblock"): ("view", "add", "change", "delete"),
+    ("bulletins", "variant"): ("view", "add", "change", "delete"),
+    ("bulletins", "platformconnection"): ("view",),
+    ("bulletins", "bulletinrun"): ("view", "change"),
+    ("bulletins", "delivery"): ("view",),
+    ("bulletins", "unsubscribe"): ("view",),
+    ("bulletins", "click"): ("view",),
+    ("bulletins", "open"): ("view",),
 }
 
 

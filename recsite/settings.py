@@ -158,6 +158,13 @@ EMAIL_PLATFORM = {
     **env.json("EMAIL_PLATFORM_OPTIONS", default={}),
 }
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Bulletin runs: users per shard task; how long a claimed delivery may stay "being sent"
+# before a resume treats it as in doubt and sends it again with the same idempotency key;
+# attempts per delivery and the wait before retrying the platform's retryable failures.
+BULLETIN_SHARD_USERS = env.int("BULLETIN_SHARD_USERS", default=5000)
+BULLETIN_CLAIM_LEASE_SECONDS = env.int("BULLETIN_CLAIM_LEASE_SECONDS", default=900)
+BULLETIN_MAX_ATTEMPTS = env.int("BULLETIN_MAX_ATTEMPTS", default=5)
+BULLETIN_RETRY_SECONDS = env.int("BULLETIN_RETRY_SECONDS", default=300)
 
 # Object storage: s3:// URIs go to S3 or any S3-compatible endpoint.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None

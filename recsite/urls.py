@@ -7,5 +7,7 @@ admin.site.index_title = "Audience, catalogue, placements and bulletins"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/bulletins/", include("bulletins.api_urls")),
     path("api/v1/", include("recommendations.urls")),
+    path("", include("bulletins.urls")),
 ]

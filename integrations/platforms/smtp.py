@@ -6,7 +6,7 @@ One connection serves a batch; each message gets its own result.
 
 import smtplib
 from collections.abc import Sequence
-from email.utils import make_msgid
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -17,11 +17,20 @@ from .base import FAILED, RETRYABLE, SENT, Message, PlatformAdapter, SendResult,
 DELIVERY_HEADER = "X-Recsite-Delivery"
 
 
+def message_id_for(message: Message, from_email: str) -> str:
+    """The same Message-ID every time a delivery is sent, made from its idempotency key: a
+    copy sent again after a crash is recognisably the same message, which receivers use to
+    drop duplicates."""
+    domain = parseaddr(from_email)[1].rpartition("@")[2] or str(DNS_NAME)
+    key = "".join(c if c.isalnum() or c in "-_." else "_" for c in message.idempotency_key)
+    return f"<{key}.recsite@{domain}>"
+
+
 def email_message(message: Message, from_email: str) -> EmailMultiAlternatives:
     """Both parts (text first, HTML as the alternative), the message's own headers, the
-    delivery id and a Message-ID made here so the result can name it."""
+    delivery id and a Message-ID made from it, so the result can name it."""
     headers = {
-        "Message-ID": make_msgid(domain=str(DNS_NAME)),
+        "Message-ID": message_id_for(message, from_email),
         **message.headers,
         DELIVERY_HEADER: message.idempotency_key,
     }

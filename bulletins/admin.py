@@ -1,0 +1,285 @@
+import os
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.forms import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from bulletins.models import (
+    Bulletin,
+    BulletinBlock,
+    BulletinRun,
+    Click,
+    Delivery,
+    Open,
+    PlatformConnection,
+    Unsubscribe,
+    Variant,
+)
+from bulletins.services.preview import PreviewError, bulletin_preview, bulletin_test_send
+from bulletins.services.runs import BulletinNotReady, bulletin_check
+from bulletins.services.schedules import bulletin_schedule_sync
+from bulletins.tasks import bulletin_run_resume_task, bulletin_send_task
+
+
+@admin.register(PlatformConnection)
+class PlatformConnectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "credential_env", "credential_set"]
+    list_filter = ["kind"]
+
+    @admin.display(description="secret in environment", boolean=True)
+    def credential_set(self, connection: PlatformConnection) -> bool | None:
+        if not connection.credential_env:
+            return None
+        return bool(os.environ.get(connection.credential_env))
+
+
+class BulletinBlockInline(admin.TabularInline):
+    model = BulletinBlock
+    extra = 0
+    min_num = 1
+    fields = ["position", "title", "placement", "count"]
+
+
+class VariantFormSet(BaseInlineFormSet):
+    """Shares add up to 100 and at most one arm is the control."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if not kept:
+            return
+        total = sum(data.get("share") or 0 for data in kept)
+        if total != 100:
+            raise ValidationError(f"Variant shares add up to {total}; they must add up to 100.")
+        if sum(1 for data in kept if data.get("is_control")) > 1:
+            raise ValidationError("Only one variant can be the control.")
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    formset = VariantFormSet
+    extra = 0
+    fields = ["name", "share", "source", "subject_template", "is_control"]
+
+
+@admin.register(Bulletin)
+class BulletinAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "schedule", "schedule_enabled", "platform", "actions_links"]
+    list_filter = ["schedule_enabled", "platform"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["segments"]
+    inlines = [BulletinBlockInline, VariantInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "subject_template", "from_email"]}),
+        ("Layout", {"fields": ["layout_mjml"], "classes": ["collapse"]}),
+        ("Audience", {"fields": ["segments"]}),
+        ("Delivery", {"fields": ["platform", "schedule", "schedule_enabled"]}),
+    ]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        bulletin_schedule_sync(bulletin=form.instance)
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        send = self.admin_site.admin_view(self.send_view)
+        return [
+            path("<path:object_id>/preview/", preview, name="bulletins_bulletin_preview"),
+            path("<path:object_id>/send/", send, name="bulletins_bulletin_send"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="")
+    def actions_links(self, bulletin: Bulletin) -> str:
+        return format_html(
+            '<a href="{}">Preview &amp; test</a> · <a href="{}">Send now</a>',
+            reverse("admin:bulletins_bulletin_preview", args=[bulletin.pk]),
+            reverse("admin:bulletins_bulletin_send", args=[bulletin.pk]),
+        )
+
+    def preview_view(self, request: HttpRequest, object_id: str):
+        bulletin = self.get_object(request, object_id)
+        if bulletin is None or not self.has_view_permission(request, bulletin):
+            raise PermissionDenied
+        user_id = (request.POST.get("user") or request.GET.get("user") or "").strip()
+        preview, error = None, None
+        if request.method == "POST" and request.POST.get("test_to"):
+            if not self.has_change_permission(request, bulletin):
+                raise PermissionDenied
+            try:
+                result = bulletin_test_send(
+                    bulletin=bulletin,
+                    user_external_id=user_id,
+                    to_email=request.POST["test_to"].strip(),
+                )
+            except PreviewError as failure:
+                error = str(failure)
+            else:
+                if result.status == "sent":
+                    messages.success(request, f"Test email sent to {request.POST['test_to']}.")
+                else:
+                    error = f"Test send {result.status}: {result.error}"
+        if user_id:
+            try:
+                preview = bulletin_preview(bulletin=bulletin, user_external_id=user_id)
+            except PreviewError as failure:
+                error = error or str(failure)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {bulletin}",
+            "opts": self.model._meta,
+            "original": bulletin,
+            "bulletin": bulletin,
+            "user_id": user_id,
+            "preview": preview,
+            "error": error,
+            "can_send": self.has_change_permission(request, bulletin),
+        }
+        return TemplateResponse(request, "admin/bulletins/bulletin/preview.html", context)
+
+    def send_view(self, request: HttpRequest, object_id: str):
+        bulletin = self.get_object(request, object_id)
+        if bulletin is None or not self.has_change_permission(request, bulletin):
+            raise PermissionDenied
+        change_url = reverse("admin:bulletins_bulletin_change", args=[bulletin.pk])
+        try:
+            bulletin_check(bulletin)
+        except BulletinNotReady as failure:
+            messages.error(request, str(failure))
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            transaction.on_commit(lambda: bulletin_send_task.delay(bulletin.pk, "admin"))
+            messages.success(
+                request, f"{bulletin} is being sent; its run shows progress and counts."
+            )
+            runs = reverse("admin:bulletins_bulletinrun_changelist")
+            return HttpResponseRedirect(f"{runs}?bulletin__id__exact={bulletin.pk}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send {bulletin} now?",
+            "opts": self.model._meta,
+            "original": bulletin,
+            "bulletin": bulletin,
+        }
+        return TemplateResponse(request, "admin/bulletins/bulletin/send.html", context)
+
+
+@admin.register(BulletinRun)
+class BulletinRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "bulletin",
+        "status",
+        "trigger",
+        "started_at",
+        "progress",
+        "sent",
+        "failed",
+        "skipped",
+        "fallback",
+    ]
+    list_filter = ["status", "trigger", "bulletin"]
+    actions = ["resume"]
+    readonly_fields = [
+        "bulletin",
+        "status",
+        "trigger",
+        "run_key",
+        "audience",
+        "shards",
+        "progress",
+        "deliveries",
+        "sent",
+        "failed",
+        "cancelled",
+        "fallback",
+        "skipped_not_opted_in",
+        "skipped_unsubscribed",
+        "skipped_no_email",
+        "skipped_no_items",
+        "error",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+    exclude = ["prepared_shards", "shard_bounds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, run: BulletinRun) -> str:
+        """Live from the delivery rows (the run's own counts are refreshed per batch)."""
+        prepared = f"{len(run.prepared_shards)}/{run.shards} shards prepared"
+        settled = run.delivery_set.exclude(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+        ).count()
+        return f"{settled}/{run.deliveries or run.delivery_set.count()} settled · {prepared}"
+
+    @admin.action(description="Resume: send what is pending, in doubt or retryable")
+    def resume(self, request: HttpRequest, queryset) -> None:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        open_runs = queryset.filter(
+            status__in=[BulletinRun.Status.PREPARING, BulletinRun.Status.SENDING]
+        )
+        for run in open_runs:
+            transaction.on_commit(lambda pk=run.pk: bulletin_run_resume_task.delay(pk))
+        self.message_user(request, f"{open_runs.count()} run(s) resumed.")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["pk", "run", "email", "variant", "status", "attempts", "message_id", "sent_at"]
+    list_filter = ["status", "used_fallback", "run__bulletin"]
+    search_fields = ["email", "user__external_id", "message_id"]
+    list_select_related = ["run__bulletin", "variant"]
+    raw_id_fields = ["run", "user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Unsubscribe)
+class UnsubscribeAdmin(admin.ModelAdmin):
+    list_display = ["user", "bulletin", "method", "created_at"]
+    list_filter = ["method", "bulletin"]
+    search_fields = ["user__external_id", "user__email"]
+    raw_id_fields = ["user", "delivery"]
+
+
+@admin.register(Click)
+class ClickAdmin(admin.ModelAdmin):
+    list_display = ["delivery", "position", "item", "created_at"]
+    raw_id_fields = ["delivery", "item"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Open)
+class OpenAdmin(admin.ModelAdmin):
+    list_display = ["delivery", "created_at"]
+    raw_id_fields = ["delivery"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

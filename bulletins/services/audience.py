@@ -1,0 +1,88 @@
+"""Who a bulletin goes to. The audience is every user with an email address (or the members
+of the bulletin's segments); of those, users who did not opt in, unsubscribed (from this
+bulletin or all) or have no address are skipped and counted, never sent to."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from bulletins.models import Bulletin, Unsubscribe, Variant
+from recommendations.models import EndUser, SegmentMembership
+
+HASH_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class Recipient:
+    pk: int
+    external_id: str
+    email: str
+    attributes: dict
+
+
+@dataclass
+class Screening:
+    """The users of a slice of the audience: who gets an email, and who is skipped why."""
+
+    recipients: list[Recipient]
+    not_opted_in: int = 0
+    unsubscribed: int = 0
+    no_email: int = 0
+
+
+def audience_queryset(bulletin: Bulletin) -> QuerySet[EndUser]:
+    """Everyone the bulletin addresses before screening (known users; segment members if
+    the bulletin names segments)."""
+    users = EndUser.objects.filter(is_anonymous=False)
+    segment_ids = list(bulletin.segments.values_list("pk", flat=True))
+    if segment_ids:
+        members = SegmentMembership.objects.filter(segment_id__in=segment_ids).values("user_id")
+        users = users.filter(pk__in=members)
+    return users
+
+
+def unsubscribed_pks(bulletin: Bulletin, user_pks: Sequence[int]) -> set[int]:
+    rows = Unsubscribe.objects.filter(user_id__in=list(user_pks)).filter(
+        Q(bulletin=bulletin) | Q(bulletin__isnull=True)
+    )
+    return set(rows.values_list("user_id", flat=True))
+
+
+def audience_screen(bulletin: Bulletin, users: QuerySet[EndUser]) -> Screening:
+    rows = list(
+        users.order_by("pk").values_list("pk", "external_id", "email", "email_opt_in", "attributes")
+    )
+    unsubscribed = unsubscribed_pks(bulletin, [row[0] for row in rows])
+    screening = Screening(recipients=[])
+    for pk, external_id, email, opted_in, attributes in rows:
+        if not opted_in:
+            screening.not_opted_in += 1
+        elif pk in unsubscribed:
+            screening.unsubscribed += 1
+        elif not email:
+            screening.no_email += 1
+        else:
+            screening.recipients.append(Recipient(pk, external_id, email, attributes or {}))
+    return screening
+
+
+def hash_bucket(salt: str, external_id: str) -> int:
+    """A stable bucket in [0, HASH_BUCKETS) for a user: the same in every run and process."""
+    digest = hashlib.sha256(f"{salt}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % HASH_BUCKETS
+
+
+def variant_for(variants: Sequence[Variant], salt: str, external_id: str) -> Variant | None:
+    """The arm a user falls in, by cumulative shares over a stable hash (None: no variants)."""
+    if not variants:
+        return None
+    bucket = hash_bucket(salt, external_id)
+    total = sum(variant.share for variant in variants)
+    upper = 0
+    for variant in variants:
+        upper += variant.share
+        if bucket < upper * HASH_BUCKETS // total:
+            return variant
+    return variants[-1]

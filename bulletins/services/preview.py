@@ -1,0 +1,109 @@
+"""Admin's preview of any user's email, and a test send of it to a chosen address."""
+
+import uuid
+from dataclasses import dataclass, replace
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from bulletins.models import Bulletin, Variant
+from bulletins.rendering import RenderedEmail, RenderError
+from bulletins.services.audience import (
+    Recipient,
+    audience_queryset,
+    audience_screen,
+    variant_for,
+)
+from bulletins.services.content import deliveries_plan, email_render, items_lookup, message_of
+from bulletins.services.platforms import bulletin_adapter
+from integrations.platforms import SendResult
+from recommendations.models import EndUser
+
+PREVIEW_DELIVERY_ID = 0  # its tracked links answer "link not found": nothing is recorded
+
+
+class PreviewError(ValueError):
+    """Why there is no preview: unknown user, nothing to show, or a render error."""
+
+
+@dataclass(frozen=True)
+class EmailPreview:
+    user: EndUser
+    variant: Variant | None
+    items: list[dict]
+    used_fallback: bool
+    email: RenderedEmail | None
+    error: str
+    would_skip: str  # why a real run would not send to this user, if it would not
+
+
+def _skip_reason(bulletin: Bulletin, user: EndUser) -> str:
+    if not audience_queryset(bulletin).filter(pk=user.pk).exists():
+        return "not in the bulletin's audience (segments)"
+    screening = audience_screen(bulletin, EndUser.objects.filter(pk=user.pk))
+    if screening.not_opted_in:
+        return "has not opted in to email"
+    if screening.unsubscribed:
+        return "unsubscribed"
+    if screening.no_email:
+        return "has no email address"
+    return ""
+
+
+def bulletin_preview(*, bulletin: Bulletin, user_external_id: str) -> EmailPreview:
+    user = EndUser.objects.filter(external_id=user_external_id).first()
+    if user is None:
+        raise PreviewError(f"no end user with id {user_external_id!r}")
+    if not bulletin.blocks.exists():
+        raise PreviewError("the bulletin has no recommendation block yet")
+    recipient = Recipient(user.pk, user.external_id, user.email, user.attributes or {})
+    variants = list(bulletin.variants.all())
+    plans, _ = deliveries_plan(bulletin, [recipient], variants=variants)
+    if not plans:
+        raise PreviewError(
+            f"no item for {user_external_id!r}, not even from the placements' fallbacks"
+        )
+    plan = plans[0]
+    email, error = None, ""
+    try:
+        email = email_render(
+            bulletin,
+            recipient=recipient,
+            variant=plan.variant,
+            items=plan.items,
+            delivery_id=PREVIEW_DELIVERY_ID,
+            blocks=list(bulletin.blocks.select_related("placement")),
+            lookup=items_lookup([entry["item_id"] for entry in plan.items]),
+        )
+    except RenderError as failure:
+        error = str(failure)
+    return EmailPreview(
+        user=user,
+        variant=variant_for(variants, bulletin.slug, user.external_id),
+        items=plan.items,
+        used_fallback=plan.used_fallback,
+        email=email,
+        error=error,
+        would_skip=_skip_reason(bulletin, user),
+    )
+
+
+def bulletin_test_send(*, bulletin: Bulletin, user_external_id: str, to_email: str) -> SendResult:
+    """Send the user's email, as previewed, to `to_email` through the bulletin's platform.
+    Nothing is recorded as a delivery; its links are not tracked."""
+    try:
+        validate_email(to_email)
+    except ValidationError as failure:
+        raise PreviewError(f"{to_email!r} is not an email address") from failure
+    preview = bulletin_preview(bulletin=bulletin, user_external_id=user_external_id)
+    if preview.email is None:
+        raise PreviewError(preview.error)
+    user = preview.user
+    recipient = Recipient(user.pk, user.external_id, to_email, user.attributes or {})
+    email = preview.email
+    message = replace(
+        message_of(recipient, PREVIEW_DELIVERY_ID, email),
+        subject=f"[TEST] {email.subject}",
+        idempotency_key=f"test-{uuid.uuid4().hex}",
+    )
+    return bulletin_adapter(bulletin).send([message])[0]

@@ -1,0 +1,102 @@
+"""Celery tasks: thin wrappers over bulletins.services.runs. A run fans out over one task per
+shard (prepare, then send) and a chord closes it; a periodic recovery task resumes runs whose
+workers died."""
+
+from celery import chord, group, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from bulletins.models import Bulletin, BulletinRun
+from bulletins.services.platforms import PlatformNotConfigured
+from bulletins.services.runs import (
+    BulletinNotReady,
+    bulletin_run_fail,
+    bulletin_run_finish,
+    bulletin_run_start,
+    bulletin_runs_stalled,
+    bulletin_shard_prepare,
+    bulletin_shard_send,
+    retry_waiting,
+    run_shards,
+)
+from recommendations.services.recommending import Shard
+
+
+def run_dispatch(run: BulletinRun) -> None:
+    """One task per shard, and the finish task once all of them are done."""
+    shards = run_shards(run)
+    if not shards:
+        bulletin_run_finish_task.delay(run.pk)
+        return
+    header = group(bulletin_shard_task.si(run.pk, s.pk_from, s.pk_to) for s in shards)
+    chord(header)(bulletin_run_finish_task.si(run.pk))
+
+
+@shared_task(time_limit=300, soft_time_limit=280)
+def bulletin_send_task(bulletin_id: int, trigger: str = "admin", run_key: str = "") -> int:
+    bulletin = Bulletin.objects.get(pk=bulletin_id)
+    run, created = bulletin_run_start(bulletin=bulletin, trigger=trigger, run_key=run_key)
+    if created:
+        run_dispatch(run)
+    return run.pk
+
+
+@shared_task(time_limit=300, soft_time_limit=280)
+def bulletin_scheduled_send_task(bulletin_id: int) -> int | None:
+    """The beat entry of a bulletin. The run key is the minute of the tick, so a tick
+    delivered twice starts one run."""
+    tick = timezone.now().strftime("%Y-%m-%dT%H:%M")
+    try:
+        return bulletin_send_task(bulletin_id, BulletinRun.Trigger.SCHEDULE, f"schedule:{tick}")
+    except (Bulletin.DoesNotExist, BulletinNotReady):
+        return None
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=3600,
+    soft_time_limit=3540,
+)
+def bulletin_shard_task(run_id: int, pk_from: int, pk_to: int) -> dict:
+    shard = Shard(pk_from, pk_to)
+    prepared = bulletin_shard_prepare(run_id=run_id, shard=shard)
+    try:
+        counts = bulletin_shard_send(run_id=run_id, shard=shard)
+    except PlatformNotConfigured as error:
+        bulletin_run_fail(run_id=run_id, error=str(error))
+        return {"prepared": prepared, "error": str(error)}
+    return {"prepared": prepared, "sent": counts.sent, "failed": counts.failed}
+
+
+@shared_task(time_limit=120, soft_time_limit=110)
+def bulletin_run_finish_task(run_id: int) -> str:
+    run = bulletin_run_finish(run_id=run_id)
+    # Eager mode would run the countdown at once, in a loop: there admin's "resume" retries.
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    if run.status == BulletinRun.Status.SENDING and retry_waiting(run_id) and not eager:
+        bulletin_run_resume_task.apply_async((run_id,), countdown=settings.BULLETIN_RETRY_SECONDS)
+    return run.status
+
+
+@shared_task(time_limit=120, soft_time_limit=110)
+def bulletin_run_resume_task(run_id: int) -> str:
+    run = BulletinRun.objects.get(pk=run_id)
+    if run.status in (BulletinRun.Status.PREPARING, BulletinRun.Status.SENDING):
+        BulletinRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
+        run_dispatch(run)
+    return run.status
+
+
+@shared_task(time_limit=120, soft_time_limit=110)
+def bulletin_runs_recover_task() -> list[int]:
+    """Resume open runs nobody has worked on for a lease (their worker died)."""
+    resumed = []
+    for run in bulletin_runs_stalled():
+        bulletin_run_resume_task.delay(run.pk)
+        resumed.append(run.pk)
+    return resumed
