@@ -2,9 +2,11 @@
 tests that need one skip without it, and REQUIRE_SERVICES=1 turns every skip into a failure."""
 
 import os
+import socket
 import uuid
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.conf import settings
 
 from recsite.celery import app as celery_app
@@ -138,3 +140,44 @@ def s3(moto_endpoint, monkeypatch, settings):
         for entry in page.get("Contents", []):
             client.delete_object(Bucket=S3_BUCKET, Key=entry["Key"])
     client.delete_bucket(Bucket=S3_BUCKET)
+
+
+class Inbox:
+    """The mailbox of a real SMTP server (aiosmtpd on loopback). Keeps what arrives; refuses
+    addresses starting with `hard` (550) or `soft` (450)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("hard"):
+            return "550 5.1.1 no such user"
+        if address.startswith("soft"):
+            return "450 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()
