@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import call_command
 
+from bulletins.models import BulletinRun
 from recommendations.models import EndUser, Interaction, Item
 
 pytestmark = pytest.mark.django_db
@@ -8,6 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_loads_a_catalogue_and_audience_and_can_run_again(tmp_path, settings, capsys):
     settings.VAR_DIR = tmp_path
+    settings.EMAIL_FILE_PATH = str(tmp_path / "emails")
     call_command("demo", "--users", "120", "--items", "60", "-v0")
     first = (EndUser.objects.count(), Item.objects.count(), Interaction.objects.count())
     call_command("demo", "--users", "120", "--items", "60", "-v0")
@@ -18,3 +20,22 @@ def test_demo_loads_a_catalogue_and_audience_and_can_run_again(tmp_path, setting
     assert EndUser.objects.filter(is_anonymous=True).exists()  # live website visitors
     assert (tmp_path / "demo" / "interactions.csv").exists()
     assert "end users" in capsys.readouterr().out
+
+
+def test_demo_sends_a_bulletin_to_every_demo_user_through_the_file_backend(
+    tmp_path, settings, capsys
+):
+    settings.VAR_DIR = tmp_path
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "emails")
+    call_command("demo", "--users", "120", "--items", "60", "-v0")
+
+    run = BulletinRun.objects.get()
+    subscribers = EndUser.objects.filter(is_anonymous=False, email_opt_in=True)
+    assert run.status == "done" and run.sent == subscribers.count() > 0
+    written = "".join(path.read_text() for path in (tmp_path / "emails").glob("*.log"))
+    assert written.count("List-Unsubscribe-Post: List-Unsubscribe=One-Click") == run.sent
+    examples = list((tmp_path / "emails").glob("example-*.html"))
+    assert len(examples) == 1 and "Picked for you" in examples[0].read_text()
+    out = capsys.readouterr().out
+    assert str(tmp_path / "emails") in out and str(examples[0]) in out

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from bulletins.services.demo import demo_bulletin_send
 from recommendations.models import EndUser, Placement
 from recommendations.selectors import recommendations_explained
 from recommendations.services.comparison import sources_compare
@@ -46,6 +48,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  {run.lists_written} lists for {run.users} users")
         self._examples(report)
         self._personalize_double()
+        self._bulletin(progress)
         self.stdout.write(
             "\nNext: `.venv/bin/python manage.py createsuperuser` and "
             "`.venv/bin/python manage.py runserver`, then open http://127.0.0.1:8000/admin/"
@@ -65,6 +68,24 @@ class Command(BaseCommand):
         self.stdout.write(
             "  the report with charts and a CSV export: admin → Placements → For you → "
             "In-house vs Personalize (docs/PERSONALIZE.md runs the real thing)"
+        )
+
+    def _bulletin(self, progress: bool) -> None:
+        self._heading("6. A bulletin to every demo user (through the file email backend)")
+        run, example = demo_bulletin_send(progress=progress)
+        self.stdout.write(
+            f"  run #{run.pk} of '{run.bulletin.slug}': {run.status}; sent {run.sent}, "
+            f"failed {run.failed}; skipped {run.skipped_not_opted_in} who did not opt in, "
+            f"{run.skipped_unsubscribed} unsubscribed, {run.skipped_no_items} without items; "
+            f"fallback used for {run.fallback}"
+        )
+        where = getattr(settings, "EMAIL_FILE_PATH", None)
+        if where:
+            self.stdout.write(f"  the emails, as sent (MIME, one file per batch): {where}/")
+        if example is not None:
+            self.stdout.write(f"  one of them as a page to open in a browser: {example}")
+        self.stdout.write(
+            "  admin → Bulletins → Weekly picks: preview any user's email, send a test, schedule"
         )
 
     def _heading(self, text: str) -> None:
