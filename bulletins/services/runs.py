@@ -241,10 +241,22 @@ def deliveries_push(
     for delivery, result in zip(to_push, _aligned(messages, results), strict=True):
         _record(delivery, result, counts, now)
         done.append(delivery)
-    Delivery.objects.bulk_update(
-        done, ["status", "error", "message_id", "sent_at", "size_bytes"], batch_size=500
-    )
+    _outcomes_write(done)
     return counts
+
+
+@transaction.atomic
+def _outcomes_write(deliveries: list[Delivery]) -> None:
+    """One short update per row, in one transaction, each only while the row is still ours
+    (a row whose lease ran out may have been claimed again)."""
+    for delivery in deliveries:
+        Delivery.objects.filter(pk=delivery.pk, claim_token=delivery.claim_token).update(
+            status=delivery.status,
+            error=delivery.error,
+            message_id=delivery.message_id,
+            sent_at=delivery.sent_at,
+            size_bytes=delivery.size_bytes,
+        )
 
 
 def _aligned(messages, results: list[SendResult]) -> list[SendResult]:

@@ -97,7 +97,7 @@ def placement_candidates(
     k = max(placement.count * OVERFETCH, MIN_CANDIDATES)
     strategy = placement.strategy
     if strategy == Placement.Strategy.TRENDING:
-        return _same_for_everyone(user_ids, trending_items(days=placement.window_days), "trending")
+        return _same_for_everyone(user_ids, _trending_pool(placement), "trending")
     if strategy == Placement.Strategy.SIMILAR_ITEMS:
         if item_id is None:
             return _empty_candidates()
@@ -136,6 +136,13 @@ def trending_items(*, days: int, limit: int = TRENDING_POOL) -> pd.Series:
     return cache.get_or_set(
         f"trending:v1:{days}:{limit}", lambda: _trending_count(days, limit), TRENDING_SECONDS
     )
+
+
+def _trending_pool(placement: Placement) -> pd.Series:
+    """The trending items a placement draws from: as many per user as the other strategies
+    overfetch, not the whole cached pool (which would repeat hundreds of rows per user)."""
+    pool = trending_items(days=placement.window_days)
+    return pool.head(max(placement.count * OVERFETCH, MIN_CANDIDATES))
 
 
 def _trending_count(days: int, limit: int) -> pd.Series:
@@ -205,7 +212,7 @@ def placement_lists(
     )
     if opted_out:
         # Opted out of profiling: what is popular, never what they did.
-        trending = trending_items(days=placement.window_days)
+        trending = _trending_pool(placement)
         candidates = pd.concat(
             [candidates, _same_for_everyone(opted_out, trending, "trending")], ignore_index=True
         )
@@ -216,7 +223,7 @@ def placement_lists(
         if not empty:
             break
         if fallback == "trending":
-            trending = trending_items(days=placement.window_days)
+            trending = _trending_pool(placement)
             fallback_candidates = _same_for_everyone(empty, trending, "trending")
         elif fallback == "inhouse" and placement.strategy != Placement.Strategy.PERSONALIZED:
             allowed = [user for user in empty if user in set(profiled)]
@@ -239,21 +246,28 @@ def _apply(pipeline, candidates, k, consumed, segments, trace=None) -> dict[str,
     )
     if trace is not None:
         trace.append(result.trace)
-    return {
-        str(user_id): [
+    # One pass over plain columns: a groupby with a frame per user costs a millisecond a user.
+    frame = result.lists
+    lists: dict[str, list[dict]] = {}
+    for user_id, item_id, score, source, because, rules in zip(
+        frame["user_id"].tolist(),
+        frame["item_id"].tolist(),
+        frame["score"].tolist(),
+        frame["source"].tolist(),
+        frame["because_item_id"].tolist(),
+        frame["rules"].tolist(),
+        strict=True,
+    ):
+        lists.setdefault(str(user_id), []).append(
             {
-                "item_id": str(row.item_id),
-                "score": round(float(row.score), 6),
-                "reason": row.source,
-                "because_item_id": None
-                if pd.isna(row.because_item_id)
-                else str(row.because_item_id),
-                "rules": list(row.rules),
+                "item_id": str(item_id),
+                "score": round(float(score), 6),
+                "reason": source,
+                "because_item_id": None if pd.isna(because) else str(because),
+                "rules": list(rules),
             }
-            for row in group.itertuples(index=False)
-        ]
-        for user_id, group in result.lists.groupby("user_id", sort=False)
-    }
+        )
+    return lists
 
 
 def _uses(pipeline: RulePipeline, kind: str) -> bool:
