@@ -1,4 +1,6 @@
 import os
+import re
+import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +27,8 @@ from bulletins.services.runs import BulletinNotReady, bulletin_check
 from bulletins.services.schedules import bulletin_schedule_sync
 from bulletins.tasks import bulletin_run_resume_task, bulletin_send_task
 
+SEND_FORM_KEY = re.compile(r"admin:[0-9a-f]{32}")
+
 
 @admin.register(PlatformConnection)
 class PlatformConnectionAdmin(admin.ModelAdmin):
@@ -43,6 +47,11 @@ class BulletinBlockInline(admin.TabularInline):
     extra = 0
     min_num = 1
     fields = ["position", "title", "placement", "count"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # min_num alone only shows one empty form: a bulletin could still be saved (or its
+        # last block deleted) with none, and then never be sent.
+        return super().get_formset(request, obj, validate_min=True, **kwargs)
 
 
 class VariantFormSet(BaseInlineFormSet):
@@ -158,7 +167,11 @@ class BulletinAdmin(admin.ModelAdmin):
             messages.error(request, str(failure))
             return HttpResponseRedirect(change_url)
         if request.method == "POST":
-            transaction.on_commit(lambda: bulletin_send_task.delay(bulletin.pk, "admin"))
+            # The form's key makes a double-submitted form start one run, not two.
+            run_key = request.POST.get("run_key", "")
+            if not SEND_FORM_KEY.fullmatch(run_key):
+                run_key = ""
+            transaction.on_commit(lambda: bulletin_send_task.delay(bulletin.pk, "admin", run_key))
             messages.success(
                 request, f"{bulletin} is being sent; its run shows progress and counts."
             )
@@ -167,6 +180,7 @@ class BulletinAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Send {bulletin} now?",
+            "run_key": f"admin:{uuid.uuid4().hex}",
             "opts": self.model._meta,
             "original": bulletin,
             "bulletin": bulletin,

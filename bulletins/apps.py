@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete
 
 
 class BulletinsConfig(AppConfig):
     name = "bulletins"
     verbose_name = "Bulletins"
+
+    def ready(self) -> None:
+        from bulletins.models import Bulletin
+        from bulletins.services.schedules import periodic_task_delete_with_bulletin
+
+        # However a bulletin goes (admin, shell, a cascade), its beat task goes with it.
+        post_delete.connect(
+            periodic_task_delete_with_bulletin, sender=Bulletin, dispatch_uid="bulletin-schedule"
+        )

@@ -73,11 +73,11 @@ def bulletin_shard_task(run_id: int, pk_from: int, pk_to: int) -> dict:
     return {"prepared": prepared, "sent": counts.sent, "failed": counts.failed}
 
 
-@shared_task(time_limit=120, soft_time_limit=110)
-def bulletin_run_finish_task(run_id: int) -> str:
+@shared_task(bind=True, time_limit=120, soft_time_limit=110)
+def bulletin_run_finish_task(self, run_id: int) -> str:
     run = bulletin_run_finish(run_id=run_id)
-    # Eager mode would run the countdown at once, in a loop: there admin's "resume" retries.
-    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    # Run eagerly, the countdown would fire at once, in a loop: there "resume" retries.
+    eager = self.request.is_eager or self.app.conf.task_always_eager
     if run.status == BulletinRun.Status.SENDING and retry_waiting(run_id) and not eager:
         bulletin_run_resume_task.apply_async((run_id,), countdown=settings.BULLETIN_RETRY_SECONDS)
     return run.status

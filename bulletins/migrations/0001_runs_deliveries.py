@@ -6,201 +6,565 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('django_celery_beat', '0019_alter_periodictasks_options'),
-        ('recommendations', '0010_personalize_schedule'),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("recommendations", "0010_personalize_schedule"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PlatformConnection',
+            name="PlatformConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('smtp', 'SMTP (Django email backend)'), ('sendgrid', 'SendGrid v3 mail/send'), ('mailchimp', 'Mailchimp Marketing API'), ('braze', 'Braze /users/track'), ('klaviyo', 'Klaviyo profiles'), ('webhook', 'signed webhook')], default='smtp', max_length=20)),
-                ('options', models.JSONField(blank=True, default=dict, help_text='Adapter options other than the secret, e.g. {"url": "https://…"} for a webhook, {"server": "us21", "list_id": "…"} for Mailchimp.')),
-                ('credential_env', models.CharField(blank=True, help_text='Name of the environment variable holding the API key or signing secret.', max_length=100)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("smtp", "SMTP (Django email backend)"),
+                            ("sendgrid", "SendGrid v3 mail/send"),
+                            ("mailchimp", "Mailchimp Marketing API"),
+                            ("braze", "Braze /users/track"),
+                            ("klaviyo", "Klaviyo profiles"),
+                            ("webhook", "signed webhook"),
+                        ],
+                        default="smtp",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "options",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Adapter options other than the secret, e.g. {"url": "https://…"} for a webhook, {"server": "us21", "list_id": "…"} for Mailchimp.',
+                    ),
+                ),
+                (
+                    "credential_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable holding the API key or signing secret.",
+                        max_length=100,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Bulletin',
+            name="Bulletin",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('subject_template', models.CharField(help_text='Django template syntax, e.g. "{{ user.first_name|default:"Hi" }}, your picks". `user` holds the end user\'s attributes and email.', max_length=300)),
-                ('layout_mjml', models.TextField(blank=True, help_text='MJML with Django template syntax; empty uses the built-in layout. See docs/BULLETINS.md for the context.')),
-                ('from_email', models.CharField(blank=True, help_text='Empty uses DEFAULT_FROM_EMAIL.', max_length=254)),
-                ('schedule_enabled', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('periodic_task', models.OneToOneField(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to='django_celery_beat.periodictask')),
-                ('schedule', models.ForeignKey(blank=True, help_text='When to send; runs as a django-celery-beat periodic task.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='django_celery_beat.crontabschedule')),
-                ('segments', models.ManyToManyField(blank=True, help_text='Audience: members of any of these segments; none selected means every opted-in user. Users who did not opt in or unsubscribed are always skipped.', related_name='+', to='recommendations.segment')),
-                ('platform', models.ForeignKey(blank=True, help_text='Empty uses the EMAIL_PLATFORM setting (SMTP by default).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='bulletins.platformconnection')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "subject_template",
+                    models.CharField(
+                        help_text='Django template syntax, e.g. "{{ user.first_name|default:"Hi" }}, your picks". `user` holds the end user\'s attributes and email.',
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "layout_mjml",
+                    models.TextField(
+                        blank=True,
+                        help_text="MJML with Django template syntax; empty uses the built-in layout. See docs/BULLETINS.md for the context.",
+                    ),
+                ),
+                (
+                    "from_email",
+                    models.CharField(
+                        blank=True, help_text="Empty uses DEFAULT_FROM_EMAIL.", max_length=254
+                    ),
+                ),
+                ("schedule_enabled", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "periodic_task",
+                    models.OneToOneField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="django_celery_beat.periodictask",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="When to send; runs as a django-celery-beat periodic task.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="django_celery_beat.crontabschedule",
+                    ),
+                ),
+                (
+                    "segments",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Audience: members of any of these segments; none selected means every opted-in user. Users who did not opt in or unsubscribed are always skipped.",
+                        related_name="+",
+                        to="recommendations.segment",
+                    ),
+                ),
+                (
+                    "platform",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty uses the EMAIL_PLATFORM setting (SMTP by default).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="bulletins.platformconnection",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='BulletinBlock',
+            name="BulletinBlock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=1)),
-                ('title', models.CharField(max_length=200)),
-                ('count', models.PositiveSmallIntegerField(default=6, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(50)])),
-                ('bulletin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='blocks', to='bulletins.bulletin')),
-                ('placement', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='recommendations.placement')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=1)),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "count",
+                    models.PositiveSmallIntegerField(
+                        default=6,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(50),
+                        ],
+                    ),
+                ),
+                (
+                    "bulletin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="blocks",
+                        to="bulletins.bulletin",
+                    ),
+                ),
+                (
+                    "placement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="recommendations.placement",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['bulletin', 'position', 'pk'],
+                "ordering": ["bulletin", "position", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='BulletinRun',
+            name="BulletinRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('preparing', 'preparing deliveries'), ('sending', 'sending'), ('done', 'done'), ('failed', 'failed')], default='preparing', max_length=10)),
-                ('trigger', models.CharField(choices=[('schedule', 'schedule'), ('admin', 'admin'), ('command', 'command')], default='admin', max_length=10)),
-                ('run_key', models.CharField(help_text='One run per key: a schedule tick delivered twice starts one run.', max_length=100)),
-                ('audience', models.PositiveIntegerField(default=0)),
-                ('shards', models.PositiveIntegerField(default=0)),
-                ('shard_bounds', models.JSONField(blank=True, default=list, help_text='[[first user pk, last user pk], ...]')),
-                ('prepared_shards', models.JSONField(blank=True, default=list)),
-                ('deliveries', models.PositiveIntegerField(default=0, help_text='Users to send to.')),
-                ('sent', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('fallback', models.PositiveIntegerField(default=0, help_text="Deliveries with a block filled from the placement's fallback.")),
-                ('skipped_not_opted_in', models.PositiveIntegerField(default=0)),
-                ('skipped_unsubscribed', models.PositiveIntegerField(default=0)),
-                ('skipped_no_email', models.PositiveIntegerField(default=0)),
-                ('skipped_no_items', models.PositiveIntegerField(default=0, help_text='Users for whom not even the fallback found an item.')),
-                ('cancelled', models.PositiveIntegerField(default=0, help_text='Unsubscribed between preparing and sending.')),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('bulletin', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='bulletins.bulletin')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("preparing", "preparing deliveries"),
+                            ("sending", "sending"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="preparing",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("schedule", "schedule"),
+                            ("admin", "admin"),
+                            ("command", "command"),
+                        ],
+                        default="admin",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "run_key",
+                    models.CharField(
+                        help_text="One run per key: a schedule tick delivered twice starts one run.",
+                        max_length=100,
+                    ),
+                ),
+                ("audience", models.PositiveIntegerField(default=0)),
+                ("shards", models.PositiveIntegerField(default=0)),
+                (
+                    "shard_bounds",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[[first user pk, last user pk], ...]"
+                    ),
+                ),
+                ("prepared_shards", models.JSONField(blank=True, default=list)),
+                (
+                    "deliveries",
+                    models.PositiveIntegerField(default=0, help_text="Users to send to."),
+                ),
+                ("sent", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                (
+                    "fallback",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Deliveries with a block filled from the placement's fallback.",
+                    ),
+                ),
+                ("skipped_not_opted_in", models.PositiveIntegerField(default=0)),
+                ("skipped_unsubscribed", models.PositiveIntegerField(default=0)),
+                ("skipped_no_email", models.PositiveIntegerField(default=0)),
+                (
+                    "skipped_no_items",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Users for whom not even the fallback found an item."
+                    ),
+                ),
+                (
+                    "cancelled",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Unsubscribed between preparing and sending."
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "bulletin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="bulletins.bulletin",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(help_text='The address at the time of the run.', max_length=254)),
-                ('items', models.JSONField(default=list, help_text='[{item_id, block, position, placement, source, reason}], position from 1 across the email.')),
-                ('used_fallback', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sending', 'being sent'), ('sent', 'sent'), ('retryable', 'failed, will retry'), ('failed', 'failed'), ('cancelled', 'not sent: unsubscribed before sending')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('claim_token', models.CharField(blank=True, editable=False, max_length=32)),
-                ('message_id', models.CharField(blank=True, max_length=255)),
-                ('error', models.TextField(blank=True)),
-                ('size_bytes', models.PositiveIntegerField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='delivery_set', to='bulletins.bulletinrun')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='recommendations.enduser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "email",
+                    models.EmailField(
+                        help_text="The address at the time of the run.", max_length=254
+                    ),
+                ),
+                (
+                    "items",
+                    models.JSONField(
+                        default=list,
+                        help_text="[{item_id, block, position, placement, source, reason}], position from 1 across the email.",
+                    ),
+                ),
+                ("used_fallback", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "being sent"),
+                            ("sent", "sent"),
+                            ("retryable", "failed, will retry"),
+                            ("failed", "failed"),
+                            ("cancelled", "not sent: unsubscribed before sending"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("claim_token", models.CharField(blank=True, editable=False, max_length=32)),
+                ("message_id", models.CharField(blank=True, max_length=255)),
+                ("error", models.TextField(blank=True)),
+                ("size_bytes", models.PositiveIntegerField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="delivery_set",
+                        to="bulletins.bulletinrun",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="recommendations.enduser",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
+                "verbose_name_plural": "deliveries",
             },
         ),
         migrations.CreateModel(
-            name='Click',
+            name="Click",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recommendations.item')),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clicks', to='bulletins.delivery')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="recommendations.item",
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="clicks",
+                        to="bulletins.delivery",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Open',
+            name="Open",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='opens', to='bulletins.delivery')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="opens",
+                        to="bulletins.delivery",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Unsubscribe',
+            name="Unsubscribe",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(choices=[('one_click', 'one-click (RFC 8058)'), ('link', 'unsubscribe page'), ('admin', 'admin')], default='link', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('bulletin', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='bulletins.bulletin')),
-                ('delivery', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='bulletins.delivery')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='unsubscribes', to='recommendations.enduser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("one_click", "one-click (RFC 8058)"),
+                            ("link", "unsubscribe page"),
+                            ("admin", "admin"),
+                        ],
+                        default="link",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "bulletin",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="bulletins.bulletin",
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="bulletins.delivery",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="unsubscribes",
+                        to="recommendations.enduser",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Variant',
+            name="Variant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=40)),
-                ('share', models.PositiveSmallIntegerField(help_text="Percent of the audience; a bulletin's shares add up to 100.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('source', models.CharField(choices=[('placement', 'as each placement is set'), ('inhouse', 'in-house model'), ('personalize', 'Amazon Personalize'), ('trending', 'non-personalized (trending) holdout')], default='placement', max_length=20)),
-                ('subject_template', models.CharField(blank=True, help_text="Empty uses the bulletin's subject.", max_length=300)),
-                ('is_control', models.BooleanField(default=False, help_text='The arm others are compared to.')),
-                ('bulletin', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='bulletins.bulletin')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=40)),
+                (
+                    "share",
+                    models.PositiveSmallIntegerField(
+                        help_text="Percent of the audience; a bulletin's shares add up to 100.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("placement", "as each placement is set"),
+                            ("inhouse", "in-house model"),
+                            ("personalize", "Amazon Personalize"),
+                            ("trending", "non-personalized (trending) holdout"),
+                        ],
+                        default="placement",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "subject_template",
+                    models.CharField(
+                        blank=True, help_text="Empty uses the bulletin's subject.", max_length=300
+                    ),
+                ),
+                (
+                    "is_control",
+                    models.BooleanField(default=False, help_text="The arm others are compared to."),
+                ),
+                (
+                    "bulletin",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="bulletins.bulletin",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['bulletin', 'pk'],
+                "ordering": ["bulletin", "pk"],
             },
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='variant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='bulletins.variant'),
+            model_name="delivery",
+            name="variant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="bulletins.variant",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bulletinrun',
-            constraint=models.UniqueConstraint(fields=('bulletin', 'run_key'), name='bulletinrun_unique_key'),
+            model_name="bulletinrun",
+            constraint=models.UniqueConstraint(
+                fields=("bulletin", "run_key"), name="bulletinrun_unique_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='click',
-            index=models.Index(fields=['delivery', 'position'], name='click_delivery_position'),
+            model_name="click",
+            index=models.Index(fields=["delivery", "position"], name="click_delivery_position"),
         ),
         migrations.AddConstraint(
-            model_name='unsubscribe',
-            constraint=models.UniqueConstraint(fields=('user', 'bulletin'), name='unsubscribe_unique_user_bulletin'),
+            model_name="unsubscribe",
+            constraint=models.UniqueConstraint(
+                fields=("user", "bulletin"), name="unsubscribe_unique_user_bulletin"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='unsubscribe',
-            constraint=models.UniqueConstraint(condition=models.Q(('bulletin__isnull', True)), fields=('user',), name='unsubscribe_unique_user_all'),
+            model_name="unsubscribe",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("bulletin__isnull", True)),
+                fields=("user",),
+                name="unsubscribe_unique_user_all",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='variant',
-            constraint=models.UniqueConstraint(fields=('bulletin', 'name'), name='variant_unique_name'),
+            model_name="variant",
+            constraint=models.UniqueConstraint(
+                fields=("bulletin", "name"), name="variant_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='variant',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_control', True)), fields=('bulletin',), name='variant_one_control'),
+            model_name="variant",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_control", True)),
+                fields=("bulletin",),
+                name="variant_one_control",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['run', 'status'], name='delivery_run_status'),
+            model_name="delivery",
+            index=models.Index(fields=["run", "status"], name="delivery_run_status"),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['user', 'sent_at'], name='delivery_user_sent'),
+            model_name="delivery",
+            index=models.Index(fields=["user", "sent_at"], name="delivery_user_sent"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('run', 'user'), name='delivery_unique_run_user'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("run", "user"), name="delivery_unique_run_user"
+            ),
         ),
     ]

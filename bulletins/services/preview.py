@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -15,11 +16,17 @@ from bulletins.services.audience import (
     variant_for,
 )
 from bulletins.services.content import deliveries_plan, email_render, items_lookup, message_of
-from bulletins.services.platforms import bulletin_adapter
-from integrations.platforms import SendResult
+from bulletins.services.platforms import PlatformNotConfigured, bulletin_adapter
+from integrations.platforms import PlatformAdapter, SendResult, adapter
 from recommendations.models import EndUser
 
 PREVIEW_DELIVERY_ID = 0  # its tracked links answer "link not found": nothing is recorded
+
+# Platforms that email the address they are given. The others (Braze, Klaviyo, Mailchimp, a
+# webhook) store the content on the user's profile or add a list member: a test through them
+# would overwrite the real user's profile or subscribe the test address, so a test email goes
+# through the site's own email backend instead.
+EMAILS_AN_ADDRESS = {"smtp", "sendgrid"}
 
 
 class PreviewError(ValueError):
@@ -88,9 +95,24 @@ def bulletin_preview(*, bulletin: Bulletin, user_external_id: str) -> EmailPrevi
     )
 
 
+def adapter_for_test_send(bulletin: Bulletin) -> PlatformAdapter:
+    """The adapter a test email goes through: the bulletin's own when it emails an address,
+    Django's email backend otherwise."""
+    if bulletin.platform is not None:
+        kind = bulletin.platform.kind
+    else:
+        kind = (getattr(settings, "EMAIL_PLATFORM", None) or {}).get("name", "smtp")
+    try:
+        if kind in EMAILS_AN_ADDRESS:
+            return bulletin_adapter(bulletin)
+        return adapter({"name": "smtp", "from_email": bulletin.from_email})
+    except PlatformNotConfigured as failure:
+        raise PreviewError(str(failure)) from failure
+
+
 def bulletin_test_send(*, bulletin: Bulletin, user_external_id: str, to_email: str) -> SendResult:
-    """Send the user's email, as previewed, to `to_email` through the bulletin's platform.
-    Nothing is recorded as a delivery; its links are not tracked."""
+    """Send the user's email, as previewed, to `to_email` (through the bulletin's platform
+    when it emails addresses). Nothing is recorded as a delivery; its links are not tracked."""
     try:
         validate_email(to_email)
     except ValidationError as failure:
@@ -106,4 +128,4 @@ def bulletin_test_send(*, bulletin: Bulletin, user_external_id: str, to_email: s
         subject=f"[TEST] {email.subject}",
         idempotency_key=f"test-{uuid.uuid4().hex}",
     )
-    return bulletin_adapter(bulletin).send([message])[0]
+    return adapter_for_test_send(bulletin).send([message])[0]

@@ -11,6 +11,7 @@ from bulletins.models import Click, Delivery, Open, Unsubscribe
 from recommendations.models import Item
 
 USER_AGENT_CHARS = 500
+REDIRECT_SCHEMES = {"http", "https"}
 
 
 class LinkNotFound(LookupError):
@@ -64,6 +65,10 @@ def click_record(*, token: str, user_agent: str = "", record: bool = True) -> st
     item = Item.objects.filter(external_id=entry["item_id"]).first()
     if item is None or not item.url:
         raise LinkNotFound("the item is no longer available")
+    if urlsplit(item.url).scheme.lower() not in REDIRECT_SCHEMES:
+        # A relative or javascript:/data: URL from a catalogue import is no place to send a
+        # reader (and Django refuses to redirect to some of them with a 500).
+        raise LinkNotFound("the item has no web address")
     if record:
         Click.objects.create(
             delivery=delivery,

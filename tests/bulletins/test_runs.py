@@ -24,6 +24,7 @@ from bulletins.services.runs import (
     deliveries_claim,
     run_shards,
 )
+from bulletins.tasks import bulletin_send_task
 from integrations.platforms import RETRYABLE, SENT, PlatformAdapter, SendResult
 from recommendations.models import EndUser, Item, Placement, Rule
 from tests.factories import EndUserFactory
@@ -339,3 +340,17 @@ def test_a_bulletin_without_blocks_cannot_start(db):
     bulletin = Bulletin.objects.create(slug="empty", name="Empty", subject_template="x")
     with pytest.raises(BulletinNotReady, match="no recommendation block"):
         bulletin_run_start(bulletin=bulletin)
+
+
+def test_an_eager_run_left_with_retryable_deliveries_waits_instead_of_looping(
+    weekly, smtp_server, settings
+):
+    settings.EMAIL_PLATFORM = {"name": "smtp"}
+    for user in eligible_users():  # the SMTP server answers 450 to these addresses
+        EndUser.objects.filter(pk=user.pk).update(email=f"soft-{user.pk}@example.com")
+
+    bulletin_send_task.delay(weekly.pk, "admin")
+
+    run = BulletinRun.objects.get()
+    assert run.status == BulletinRun.Status.SENDING
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.RETRYABLE}
