@@ -47,8 +47,12 @@ def test_marketer_reads_data_but_cannot_change_it(marketer, model):
 
 
 @pytest.mark.parametrize(
-    "url_name", ["admin:recommendations_apikey_changelist", "admin:auth_user_changelist",
-                 "admin:auth_group_changelist"],
+    "url_name",
+    [
+        "admin:recommendations_apikey_changelist",
+        "admin:auth_user_changelist",
+        "admin:auth_group_changelist",
+    ],
 )
 def test_marketer_cannot_see_api_keys_or_staff_accounts(marketer, url_name):
     assert marketer.get(reverse(url_name)).status_code == 403
@@ -57,15 +61,21 @@ def test_marketer_cannot_see_api_keys_or_staff_accounts(marketer, url_name):
 def test_api_key_created_in_admin_is_shown_once_and_works(admin_client):
     response = admin_client.post(
         reverse("admin:recommendations_apikey_add"),
-        {"name": "website", "kind": "public", "allowed_origins": '["https://example.com"]',
-         "is_active": "on"},
+        {
+            "name": "website",
+            "kind": "public",
+            "allowed_origins": '["https://example.com"]',
+            "is_active": "on",
+        },
         follow=True,
     )
     assert response.status_code == 200
     [raw_key] = re.findall(r"rs_pk_[\w-]{40,}", response.content.decode())
     assert api_key_authenticate(raw_key=raw_key) == ApiKey.objects.get(name="website")
-    assert raw_key not in admin_client.get(reverse("admin:recommendations_apikey_changelist")
-                                           ).content.decode()
+    assert (
+        raw_key
+        not in admin_client.get(reverse("admin:recommendations_apikey_changelist")).content.decode()
+    )
 
 
 def test_revoke_action_deactivates_keys(admin_client):

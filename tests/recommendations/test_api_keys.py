@@ -24,8 +24,9 @@ def test_authentication_records_last_use():
 
 
 def test_command_prints_the_key_once(capsys):
-    call_command("create_api_key", "--name", "site", "--kind", "public",
-                 "--origin", "https://example.com")
+    call_command(
+        "create_api_key", "--name", "site", "--kind", "public", "--origin", "https://example.com"
+    )
     raw_key = capsys.readouterr().out.strip()
     api_key = ApiKey.objects.get()
     assert raw_key.startswith("rs_pk_")

@@ -29,8 +29,7 @@ def test_evaluates_csvs_beside_popularity(csv_dir, capsys):
 
 
 def test_temporal_split_and_several_seeds_are_averaged(csv_dir, capsys):
-    result = _evaluate(capsys, "--data", str(csv_dir), "--split", "temporal",
-                       "--seeds", "1", "2")
+    result = _evaluate(capsys, "--data", str(csv_dir), "--split", "temporal", "--seeds", "1", "2")
     assert [run["seed"] for run in result["runs"]] == [1, 2]
 
 

@@ -29,8 +29,13 @@ def item():
 
 
 def _event(**overrides) -> dict:
-    event = {"user_id": "u1", "item_id": "i1", "event_type": "view", "event_id": "e1",
-             "timestamp": 1700000000}
+    event = {
+        "user_id": "u1",
+        "item_id": "i1",
+        "event_type": "view",
+        "event_id": "e1",
+        "timestamp": 1700000000,
+    }
     event.update(overrides)
     return event
 
@@ -79,8 +84,14 @@ def test_envelope_with_events_key_is_accepted(client, item):
 def test_value_timestamp_and_context_are_stored(client, item):
     client.post(
         URL,
-        [_event(event_type="watch", event_value=0.5, timestamp="2026-01-02T03:04:05Z",
-                context={"page": "home"})],
+        [
+            _event(
+                event_type="watch",
+                event_value=0.5,
+                timestamp="2026-01-02T03:04:05Z",
+                context={"page": "home"},
+            )
+        ],
         format="json",
     )
     stored = Interaction.objects.get()

@@ -58,8 +58,9 @@ def test_every_user_gets_a_list_per_placement_in_the_database_and_the_cache(
     newsletter = RecommendationSet.objects.filter(placement__slug="newsletter")
     assert {len(s.items) for s in newsletter} == {4}
     user = EndUser.objects.order_by("pk").first()
-    cached = cache.get(recommendations_cache_key(placement_slug="for-you",
-                                                 user_external_id=user.external_id))
+    cached = cache.get(
+        recommendations_cache_key(placement_slug="for-you", user_external_id=user.external_id)
+    )
     stored = RecommendationSet.objects.get(user=user, placement__slug="for-you")
     assert cached["items"] == stored.items and len(stored.items) == 10
 
@@ -127,20 +128,31 @@ def test_a_redelivered_shard_writes_the_same_rows_again(trained):
 def test_new_events_refresh_that_users_list(trained, django_capture_on_commit_callbacks):
     call_command("recommend", "--all", "-v0")
     user = EndUser.objects.get(external_id="user-00005")
-    before = [e["item_id"] for e in RecommendationSet.objects.get(
-        user=user, placement__slug="for-you").items]
+    before = [
+        e["item_id"]
+        for e in RecommendationSet.objects.get(user=user, placement__slug="for-you").items
+    ]
     _, key = api_key_create(name="site", kind="secret")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    events = [{"user_id": "user-00005", "item_id": item_id, "event_type": "purchase",
-               "event_id": f"refresh-{item_id}"} for item_id in before[:3]]
+    events = [
+        {
+            "user_id": "user-00005",
+            "item_id": item_id,
+            "event_type": "purchase",
+            "event_id": f"refresh-{item_id}",
+        }
+        for item_id in before[:3]
+    ]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/v1/events/", events, format="json")
 
     assert response.status_code == 200
-    after = [e["item_id"] for e in RecommendationSet.objects.get(
-        user=user, placement__slug="for-you").items]
+    after = [
+        e["item_id"]
+        for e in RecommendationSet.objects.get(user=user, placement__slug="for-you").items
+    ]
     assert not set(before[:3]) & set(after)  # just consumed: they drop out
 
 
@@ -149,8 +161,17 @@ def test_unknown_visitor_gets_a_list_from_their_first_events(trained):
     items = [i for i in Item.objects.all() if i.categories and i.categories[0] == "Cooking"][:4]
     from recommendations.services.events import events_ingest
 
-    events_ingest(events=[{"user_id": "visitor-1", "item_id": i.external_id,
-                           "event_type": "view", "event_id": f"v-{i.pk}"} for i in items])
+    events_ingest(
+        events=[
+            {
+                "user_id": "visitor-1",
+                "item_id": i.external_id,
+                "event_type": "view",
+                "event_id": f"v-{i.pk}",
+            }
+            for i in items
+        ]
+    )
     assert recommendations_refresh_user(user_pk=visitor.pk) == 2
     recommended = RecommendationSet.objects.get(user=visitor, placement__slug="for-you").items
     topics = [Item.objects.get(external_id=e["item_id"]).categories[0] for e in recommended]

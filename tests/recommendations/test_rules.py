@@ -84,9 +84,13 @@ def test_pinned_item_is_at_its_position_for_everyone(trained, for_you):
 def test_every_item_field_a_rule_may_name_works_in_the_batch(trained, for_you):
     priced = Item.objects.filter(price__gt=0).values_list("external_id", flat=True)
     conditions = [
-        ("price", "gt", "0"), ("tags", "equals", "python"), ("title", "contains", "guide"),
-        ("published_at", "lt", "2020-01-01"), ("available", "equals", "false"),
-        ("item_id", "in", "item-00001"), ("content_type", "equals", "podcast"),
+        ("price", "gt", "0"),
+        ("tags", "equals", "python"),
+        ("title", "contains", "guide"),
+        ("published_at", "lt", "2020-01-01"),
+        ("available", "equals", "false"),
+        ("item_id", "in", "item-00001"),
+        ("content_type", "equals", "podcast"),
     ]
     for n, condition in enumerate(conditions):
         _rule(for_you, "exclude", condition, priority=n)
@@ -109,8 +113,13 @@ def test_segment_rule_applies_only_to_its_members(trained, for_you):
     SegmentMembership.objects.bulk_create(
         [SegmentMembership(segment=segment, user=user) for user in members]
     )
-    _rule(for_you, "pin", pin_item=Item.objects.get(external_id="item-00003"), position=1,
-          segment=segment)
+    _rule(
+        for_you,
+        "pin",
+        pin_item=Item.objects.get(external_id="item-00003"),
+        position=1,
+        segment=segment,
+    )
     call_command("recommend", "--all", "-v0")
     lists = _lists()
     member_ids = {user.external_id for user in members}
@@ -124,8 +133,12 @@ def test_rule_outside_its_dates_changes_nothing(trained, for_you):
 
     from django.utils import timezone
 
-    _rule(for_you, "exclude", ("item_id", "in", "item-00001,item-00002"),
-          starts_at=timezone.now() + dt.timedelta(days=1))
+    _rule(
+        for_you,
+        "exclude",
+        ("item_id", "in", "item-00001,item-00002"),
+        starts_at=timezone.now() + dt.timedelta(days=1),
+    )
     call_command("recommend", "--all", "-v0")
     call_command("recommend", "--all", "-v0")
     assert any({"item-00001", "item-00002"} & set(items) for items in _lists().values())
@@ -133,19 +146,29 @@ def test_rule_outside_its_dates_changes_nothing(trained, for_you):
 
 def _admin_rule_post(admin_client, placement, conditions=(), **fields):
     data = {
-        "placement": placement.pk, "name": "Marketer rule", "priority": 100, "is_active": "on",
-        "conditions-TOTAL_FORMS": str(len(conditions)), "conditions-INITIAL_FORMS": "0",
+        "placement": placement.pk,
+        "name": "Marketer rule",
+        "priority": 100,
+        "is_active": "on",
+        "conditions-TOTAL_FORMS": str(len(conditions)),
+        "conditions-INITIAL_FORMS": "0",
         **fields,
     }
     for n, (field, operator, value) in enumerate(conditions):
-        data.update({f"conditions-{n}-field": field, f"conditions-{n}-operator": operator,
-                     f"conditions-{n}-value": value})
+        data.update(
+            {
+                f"conditions-{n}-field": field,
+                f"conditions-{n}-operator": operator,
+                f"conditions-{n}-value": value,
+            }
+        )
     return admin_client.post(reverse("admin:recommendations_rule_add"), data)
 
 
 def test_admin_saves_a_valid_rule_with_conditions(trained, for_you, admin_client):
-    response = _admin_rule_post(admin_client, for_you, [("price", "between", "10, 50")],
-                                kind="bury", multiplier="0.5")
+    response = _admin_rule_post(
+        admin_client, for_you, [("price", "between", "10, 50")], kind="bury", multiplier="0.5"
+    )
     assert response.status_code == 302
     rule = Rule.objects.get()
     assert rule.conditions.get().value == "10, 50"
@@ -172,8 +195,9 @@ def test_admin_refuses_invalid_rules_with_a_clear_message(
 
 def test_admin_refuses_a_contradictory_rule(trained, for_you, admin_client):
     _rule(for_you, "include_only", ("categories", "equals", "Cooking"))
-    response = _admin_rule_post(admin_client, for_you, [("categories", "equals", "Cooking")],
-                                kind="exclude")
+    response = _admin_rule_post(
+        admin_client, for_you, [("categories", "equals", "Cooking")], kind="exclude"
+    )
     assert response.status_code == 200
     assert "contradicts" in response.content.decode()
     assert Rule.objects.count() == 1

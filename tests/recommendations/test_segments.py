@@ -10,8 +10,9 @@ pytestmark = pytest.mark.django_db
 def _rule_segment(*conditions: tuple[str, str, str]) -> Segment:
     segment = Segment.objects.create(slug="s", name="S", kind=Segment.Kind.RULES)
     for field, operator, value in conditions:
-        SegmentCondition.objects.create(segment=segment, field=field, operator=operator,
-                                        value=value)
+        SegmentCondition.objects.create(
+            segment=segment, field=field, operator=operator, value=value
+        )
     return segment
 
 
@@ -24,8 +25,9 @@ def test_rule_segment_holds_exactly_the_users_meeting_its_conditions(planted_cat
     indian = set(data.users.loc[data.users["COUNTRY"] == "IN", "USER_ID"])
     expected = {user for user in indian if counts.get(user, 0) > 20}
     members = set(
-        SegmentMembership.objects.filter(segment=segment).values_list("user__external_id",
-                                                                      flat=True)
+        SegmentMembership.objects.filter(segment=segment).values_list(
+            "user__external_id", flat=True
+        )
     )
     segment.refresh_from_db()
     assert members == expected and segment.size == len(expected) > 0
@@ -55,9 +57,13 @@ def test_condition_form_refuses_a_reversed_range(admin_client):
     response = admin_client.post(
         reverse("admin:recommendations_segment_add"),
         {
-            "name": "Big spenders", "slug": "big-spenders", "kind": "rules",
-            "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0",
-            "conditions-0-field": "conversions", "conditions-0-operator": "between",
+            "name": "Big spenders",
+            "slug": "big-spenders",
+            "kind": "rules",
+            "conditions-TOTAL_FORMS": "1",
+            "conditions-INITIAL_FORMS": "0",
+            "conditions-0-field": "conversions",
+            "conditions-0-operator": "between",
             "conditions-0-value": "10, 2",
         },
     )
