@@ -5,9 +5,10 @@ anything is pushed, claimed before the push and marked with the platform's answe
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from recommendations.models import EndUser, Item, Placement, Segment
+from recommendations.models import EndUser, Interaction, Item, Placement, Segment
 
 
 class PlatformConnection(models.Model):
@@ -322,23 +323,95 @@ class Unsubscribe(models.Model):
 
 
 class Click(models.Model):
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="clicks")
+    """A click on a tracked link: in an email (`delivery`) or a website widget
+    (`placement`). Machine clicks are kept, flagged with why, and left out of the reports;
+    a human's repeated click on the same link counts once (`is_first`)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        WIDGET = "widget", "website widget"
+
+    channel = models.CharField(max_length=10, choices=Channel, default=Channel.EMAIL)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="clicks"
+    )
+    user = models.ForeignKey(
+        EndUser, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    run = models.ForeignKey(
+        BulletinRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    variant = models.ForeignKey(
+        Variant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    placement = models.ForeignKey(
+        Placement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, related_name="+")
     position = models.PositiveSmallIntegerField()
+    source = models.CharField(max_length=20, blank=True)
+    is_human = models.BooleanField(default=True)
+    bot_reason = models.CharField(max_length=60, blank=True)
+    is_first = models.BooleanField(
+        default=True, help_text="The first human click of this user on this link."
+    )
     user_agent = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    ip_hash = models.CharField(max_length=24, blank=True, help_text="Salted hash, never the IP.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["delivery", "position"], name="click_delivery_position")]
+        indexes = [
+            models.Index(fields=["delivery", "position"], name="click_delivery_position"),
+            models.Index(fields=["user", "created_at"], name="click_user_time"),
+            models.Index(fields=["run", "variant"], name="click_run_variant"),
+        ]
 
     def __str__(self) -> str:
-        return f"click on position {self.position} of delivery #{self.delivery_id}"
+        where = f"delivery #{self.delivery_id}" if self.delivery_id else f"{self.placement}"
+        return f"click on position {self.position} of {where}"
 
 
 class Open(models.Model):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="opens")
+    is_human = models.BooleanField(default=True)
+    bot_reason = models.CharField(max_length=60, blank=True)
+    is_first = models.BooleanField(default=True)
     user_agent = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"open of delivery #{self.delivery_id}"
+
+
+class Conversion(models.Model):
+    """A conversion event attributed to the user's last human click before it, within the
+    event type's window: through the click, to its bulletin run, variant, source and position
+    (or widget placement). An event is attributed once."""
+
+    interaction = models.OneToOneField(
+        Interaction, on_delete=models.CASCADE, related_name="conversion"
+    )
+    click = models.ForeignKey(Click, on_delete=models.CASCADE, related_name="conversions")
+    user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10, choices=Click.Channel)
+    run = models.ForeignKey(
+        BulletinRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    variant = models.ForeignKey(
+        Variant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    placement = models.ForeignKey(
+        Placement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20, blank=True)
+    position = models.PositiveSmallIntegerField()
+    event_type = models.CharField(max_length=50)
+    value = models.FloatField(null=True, blank=True)
+    converted_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "variant"], name="conversion_run_variant")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} by {self.user_id} after click #{self.click_id}"

@@ -8,6 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from bulletins.models import Bulletin, BulletinRun
+from bulletins.services.attribution import conversions_attribute
 from bulletins.services.platforms import PlatformNotConfigured
 from bulletins.services.runs import (
     BulletinNotReady,
@@ -100,3 +101,20 @@ def bulletin_runs_recover_task() -> list[int]:
         bulletin_run_resume_task.delay(run.pk)
         resumed.append(run.pk)
     return resumed
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+    time_limit=300,
+    soft_time_limit=280,
+)
+def conversions_attribute_task(event_ids: list[str]) -> int:
+    return conversions_attribute(event_ids=event_ids)
+
+
+def conversion_events_enqueue(sender, event_ids: list[str], **kwargs) -> None:
+    """Receiver of `recommendations.signals.conversion_events_stored` (sent after commit)."""
+    conversions_attribute_task.delay(list(event_ids))

@@ -36,10 +36,13 @@ def _link_invalid(request: HttpRequest, status: int = 404) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def click_redirect(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        if request.method == "HEAD":  # link scanners probe with HEAD: follow, don't count
-            target = click_record(token=token, user_agent=_user_agent(request), record=False)
-        else:
-            target = click_record(token=token, user_agent=_user_agent(request))
+        # HEAD is answered and recorded too, as a machine's (link scanners probe with it).
+        target = click_record(
+            token=token,
+            method=request.method,
+            user_agent=_user_agent(request),
+            ip=request.META.get("REMOTE_ADDR", ""),
+        )
     except (tokens.InvalidToken, LinkNotFound):
         return _link_invalid(request)
     response = HttpResponseRedirect(target)

@@ -85,6 +85,12 @@ class EventType(models.Model):
     is_conversion = models.BooleanField(
         default=False, help_text="Counts as a conversion when it follows a tracked click."
     )
+    attribution_window_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="A conversion is attributed to the user's last click up to this many days "
+        "before it.",
+    )
     description = models.CharField(max_length=200, blank=True)
 
     class Meta:

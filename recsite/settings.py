@@ -167,6 +167,11 @@ BULLETIN_SHARD_USERS = env.int("BULLETIN_SHARD_USERS", default=5000)
 BULLETIN_CLAIM_LEASE_SECONDS = env.int("BULLETIN_CLAIM_LEASE_SECONDS", default=900)
 BULLETIN_MAX_ATTEMPTS = env.int("BULLETIN_MAX_ATTEMPTS", default=5)
 BULLETIN_RETRY_SECONDS = env.int("BULLETIN_RETRY_SECONDS", default=300)
+# Tracked links: hits this soon after sending, or this many on one email this fast, are
+# machines (link scanners), kept but left out of reports (bulletins/machines.py).
+TRACKING_TOO_SOON_SECONDS = env.float("TRACKING_TOO_SOON_SECONDS", default=10.0)
+TRACKING_BURST_HITS = env.int("TRACKING_BURST_HITS", default=3)
+TRACKING_BURST_SECONDS = env.float("TRACKING_BURST_SECONDS", default=2.0)
 
 # Object storage: s3:// URIs go to S3 or any S3-compatible endpoint.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None

@@ -2,13 +2,18 @@
 unsubscribe. Tokens carry delivery ids only; everything else is read from the database, so a
 tampered token or URL can never choose the redirect target."""
 
+import datetime as dt
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from bulletins import tokens
+from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
-from recommendations.models import Item
+from recommendations.models import Item, Placement
 
 USER_AGENT_CHARS = 500
 REDIRECT_SCHEMES = {"http", "https"}
@@ -45,10 +50,9 @@ def _delivery(delivery_id) -> Delivery:
     return delivery
 
 
-def click_record(*, token: str, user_agent: str = "", record: bool = True) -> str:
-    """Record a click (unless `record` is false) and answer the URL to redirect to. Raises
-    `tokens.InvalidToken` for a token that is not ours and `LinkNotFound` when what it names
-    is gone."""
+def click_record(*, token: str, method: str = "GET", user_agent: str = "", ip: str = "") -> str:
+    """Record a click and answer the URL to redirect to. Raises `tokens.InvalidToken` for a
+    token that is not ours and `LinkNotFound` when what it names is gone."""
     payload = tokens.token_read(tokens.CLICK, token)
     delivery = _delivery(payload["delivery_id"])
     entry = next(
@@ -69,19 +73,79 @@ def click_record(*, token: str, user_agent: str = "", record: bool = True) -> st
         # A relative or javascript:/data: URL from a catalogue import is no place to send a
         # reader (and Django refuses to redirect to some of them with a 500).
         raise LinkNotFound("the item has no web address")
-    if record:
-        Click.objects.create(
-            delivery=delivery,
-            item=item,
-            position=entry["position"],
-            user_agent=user_agent[:USER_AGENT_CHARS],
-        )
+    _click_write(delivery, item, entry, method=method, user_agent=user_agent, ip=ip)
     bulletin = delivery.run.bulletin
     return utm_url(
         item.url,
         source=bulletin.slug,
         campaign=f"{bulletin.slug}-run{delivery.run_id}",
         content=f"p{entry['position']}-{entry.get('source') or 'unknown'}",
+    )
+
+
+def _rules() -> MachineRules:
+    return MachineRules(
+        too_soon_seconds=settings.TRACKING_TOO_SOON_SECONDS,
+        burst_hits=settings.TRACKING_BURST_HITS,
+        burst_seconds=settings.TRACKING_BURST_SECONDS,
+    )
+
+
+def _since_sent(delivery: Delivery, now) -> float | None:
+    return (now - delivery.sent_at).total_seconds() if delivery.sent_at else None
+
+
+def ip_hash(ip: str) -> str:
+    """A salted hash that tells hits from one address apart without keeping the address."""
+    if not ip:
+        return ""
+    return salted_hmac("bulletins.tracking.ip", ip, algorithm="sha256").hexdigest()[:24]
+
+
+@transaction.atomic
+def _click_write(
+    delivery: Delivery, item: Item, entry: dict, *, method: str, user_agent: str, ip: str
+) -> Click:
+    now = timezone.now()
+    rules = _rules()
+    # Lock the delivery row: clicks on one email are judged one after another.
+    Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
+    burst_start = now - dt.timedelta(seconds=rules.burst_seconds)
+    recent = Click.objects.filter(delivery=delivery, created_at__gte=burst_start)
+    verdict = machine_reason(
+        method=method,
+        user_agent=user_agent,
+        seconds_since_sent=_since_sent(delivery, now),
+        recent_hits=recent.count(),
+        rules=rules,
+    )
+    if verdict.burst:  # the burst's earlier hits were machines too
+        recent.filter(is_human=True).update(
+            is_human=False, is_first=False, bot_reason=verdict.reason
+        )
+    is_human = verdict.is_human
+    position = entry["position"]
+    first = (
+        is_human
+        and not Click.objects.filter(delivery=delivery, position=position, is_human=True).exists()
+    )
+    placement = Placement.objects.filter(slug=entry.get("placement", "")).first()
+    return Click.objects.create(
+        channel=Click.Channel.EMAIL,
+        delivery=delivery,
+        user_id=delivery.user_id,
+        run_id=delivery.run_id,
+        variant_id=delivery.variant_id,
+        placement=placement,
+        item=item,
+        position=position,
+        source=entry.get("source", ""),
+        is_human=is_human,
+        bot_reason=verdict.reason,
+        is_first=first,
+        user_agent=user_agent[:USER_AGENT_CHARS],
+        ip_hash=ip_hash(ip),
+        created_at=now,
     )
 
 
@@ -92,7 +156,24 @@ def open_record(*, token: str, user_agent: str = "") -> bool:
         delivery = _delivery(payload["delivery_id"])
     except (tokens.InvalidToken, LinkNotFound):
         return False
-    Open.objects.create(delivery=delivery, user_agent=user_agent[:USER_AGENT_CHARS])
+    now = timezone.now()
+    verdict = machine_reason(
+        method="GET",
+        user_agent=user_agent,
+        seconds_since_sent=_since_sent(delivery, now),
+        recent_hits=0,
+        rules=_rules(),
+    )
+    human = verdict.is_human
+    first = human and not Open.objects.filter(delivery=delivery, is_human=True).exists()
+    Open.objects.create(
+        delivery=delivery,
+        is_human=human,
+        bot_reason=verdict.reason,
+        is_first=first,
+        user_agent=user_agent[:USER_AGENT_CHARS],
+        created_at=now,
+    )
     return True
 
 

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 
 from recommendations.models import EndUser, EventType, Interaction, Item
 from recommendations.services.recommending import recommendations_refresh_enqueue
+from recommendations.signals import conversion_events_stored
 
 MAX_ID_LENGTH = 255
 MAX_FUTURE_SKEW = timedelta(days=1)
@@ -237,6 +238,11 @@ def events_ingest(*, events: list[Any], source: str = Interaction.Source.API) ->
         # Their lists follow their behaviour within seconds, once the events are committed.
         user_ids = set(result.user_ids)
         transaction.on_commit(lambda: recommendations_refresh_enqueue(user_pks=user_ids))
+    conversions = [event["event_id"] for event in fresh if event["event_type"].is_conversion]
+    if conversions:
+        transaction.on_commit(
+            lambda: conversion_events_stored.send(sender=Interaction, event_ids=conversions)
+        )
     result.errors.sort(key=lambda error: error["index"])
     return result
 

@@ -102,14 +102,15 @@ def test_extra_parameters_in_the_request_never_change_the_target(client, deliver
     assert "evil" not in response["Location"]
 
 
-def test_head_follows_the_link_without_recording_a_click(client, delivery):
+def test_head_follows_the_link_and_counts_as_a_machine(client, delivery):
     item = Item.objects.get(external_id=first_entry(delivery)["item_id"])
 
     response = client.head(click_path(delivery))
 
     assert response.status_code == 302
     assert response["Location"].startswith(item.url + "?")
-    assert not Click.objects.exists()
+    click = Click.objects.get()
+    assert not click.is_human and click.bot_reason == "HEAD request"
 
 
 def _bad_click_paths(delivery):
