@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-scale clean
+.PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 # Benchmarks write their tables into benchmarks/RESULTS.md. bench-scale (about 12 minutes,
 # 1M users) is left out of `bench`.
-bench: bench-movielens bench-import bench-rules bench-refresh bench-bulletins
+bench: bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift
 
 bench-movielens: $(STAMP)
 	$(BIN)/python benchmarks/movielens.py
@@ -44,6 +44,9 @@ bench-refresh: $(STAMP)
 
 bench-bulletins: $(STAMP)
 	$(BIN)/python benchmarks/bulletins_render.py
+
+bench-uplift: $(STAMP)
+	$(BIN)/python benchmarks/uplift_coverage.py
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py

@@ -105,6 +105,12 @@ class Bulletin(models.Model):
         help_text="When to send; runs as a django-celery-beat periodic task.",
     )
     schedule_enabled = models.BooleanField(default=False)
+    min_detectable_uplift = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Experiments: the relative CTR uplift (percent) worth detecting; the report "
+        "warns while the arms are too small to detect it.",
+    )
     periodic_task = models.OneToOneField(
         PeriodicTask, on_delete=models.SET_NULL, null=True, blank=True, editable=False
     )

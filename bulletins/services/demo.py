@@ -3,12 +3,15 @@ between the in-house model and a non-personalized holdout, sent to every demo us
 
 from pathlib import Path
 
+import pandas as pd
 from django.conf import settings
 
 from bulletins.models import Bulletin, BulletinBlock, BulletinRun, Delivery, Variant
 from bulletins.services.preview import bulletin_preview
+from bulletins.services.reports import ExperimentReport, experiment_report
 from bulletins.services.runs import bulletin_run_in_process, bulletin_run_start
-from recommendations.models import Placement
+from bulletins.services.simulation import Readers, Simulated, readers_simulate
+from recommendations.models import Item, Placement
 
 DEMO_SLUG = "weekly-picks"
 
@@ -67,3 +70,27 @@ def demo_bulletin_send(*, progress: bool = False) -> tuple[BulletinRun, Path | N
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(preview.email.html, encoding="utf-8")
     return run, path
+
+
+# A reader clicks an item of a topic they like with a chance that grows with how much they
+# like it; anything else only now and then.
+BASE_APPEAL = 0.01
+TASTE_APPEAL = 0.12
+
+
+def demo_readers_simulate(
+    *, run: BulletinRun, tastes: pd.DataFrame, seed: int = 7
+) -> tuple[Simulated, ExperimentReport]:
+    """Readers with the demo's planted tastes open, click and buy; answers what they did and
+    the bulletin's experiment report for the run. `tastes`: user_id, topic, weight."""
+    liking = {(row.user_id, row.topic): float(row.weight) for row in tastes.itertuples(index=False)}
+    topic_of = {
+        external_id: (categories or [""])[0]
+        for external_id, categories in Item.objects.values_list("external_id", "categories")
+    }
+
+    def appeal(user_id: str, item_id: str) -> float:
+        return BASE_APPEAL + TASTE_APPEAL * liking.get((user_id, topic_of.get(item_id)), 0.0)
+
+    simulated = readers_simulate(run=run, readers=Readers(), seed=seed, appeal=appeal)
+    return simulated, experiment_report(bulletin=run.bulletin, run=run)

@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0010_personalize_schedule'),
+        ("recommendations", "0010_personalize_schedule"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='eventtype',
-            name='attribution_window_days',
-            field=models.PositiveSmallIntegerField(default=7, help_text="A conversion is attributed to the user's last click up to this many days before it.", validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="eventtype",
+            name="attribution_window_days",
+            field=models.PositiveSmallIntegerField(
+                default=7,
+                help_text="A conversion is attributed to the user's last click up to this many days before it.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
     ]

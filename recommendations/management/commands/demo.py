@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from bulletins.services.demo import demo_bulletin_send
+from bulletins.models import BulletinRun
+from bulletins.services.demo import demo_bulletin_send, demo_readers_simulate
 from recommendations.models import EndUser, Placement
 from recommendations.selectors import recommendations_explained
 from recommendations.services.comparison import sources_compare
@@ -48,7 +49,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  {run.lists_written} lists for {run.users} users")
         self._examples(report)
         self._personalize_double()
-        self._bulletin(progress)
+        run = self._bulletin(progress)
+        self._readers(run, report.data.tastes)
         self.stdout.write(
             "\nNext: `.venv/bin/python manage.py createsuperuser` and "
             "`.venv/bin/python manage.py runserver`, then open http://127.0.0.1:8000/admin/"
@@ -70,7 +72,7 @@ class Command(BaseCommand):
             "In-house vs Personalize (docs/PERSONALIZE.md runs the real thing)"
         )
 
-    def _bulletin(self, progress: bool) -> None:
+    def _bulletin(self, progress: bool) -> BulletinRun:
         self._heading("6. A bulletin to every demo user (through the file email backend)")
         run, example = demo_bulletin_send(progress=progress)
         self.stdout.write(
@@ -86,6 +88,36 @@ class Command(BaseCommand):
             self.stdout.write(f"  one of them as a page to open in a browser: {example}")
         self.stdout.write(
             "  admin → Bulletins → Weekly picks: preview any user's email, send a test, schedule"
+        )
+        return run
+
+    def _readers(self, run: BulletinRun, tastes) -> None:
+        self._heading("7. Simulated readers, with the planted tastes, open, click and buy")
+        simulated, report = demo_readers_simulate(run=run, tastes=tastes)
+        self.stdout.write(
+            f"  {simulated.opens} opens, {simulated.clicks} clicks and {simulated.conversions} "
+            "purchases, through the tracked links and the events API"
+        )
+        for arm in report.arms:
+            counts = arm.counts
+            line = (
+                f"  {arm.name:<13} {counts.delivered:>5} delivered, CTR {counts.ctr or 0:.1%}, "
+                f"conversion {counts.conversion_rate or 0:.1%}"
+            )
+            if arm.is_control:
+                line += "  (control)"
+            elif arm.ctr_uplift is not None and arm.ctr_uplift.relative_uplift is not None:
+                result = arm.ctr_uplift
+                line += (
+                    f"  CTR uplift {result.relative_uplift:+.0%} (95% CI "
+                    f"{result.relative_low:+.0%} to {result.relative_high:+.0%}, "
+                    f"p = {result.p_value:.3f})"
+                )
+            self.stdout.write(line)
+            if arm.warning:
+                self.stdout.write(f"      {arm.warning}")
+        self.stdout.write(
+            "  the full report with charts: admin → Bulletins → Weekly picks → Report"
         )
 
     def _heading(self, text: str) -> None:
