@@ -20,15 +20,24 @@ from django.conf import settings
 from django.utils.crypto import constant_time_compare
 
 CLICK = "click"
+WIDGET_CLICK = "widget"
 OPEN = "open"
 UNSUBSCRIBE = "unsubscribe"
 KINDS = {
     CLICK: ("delivery_id", "position", "item_id"),
+    # A website widget's link: the placement, the end user's pk (0 when unknown), the
+    # position and item shown, and the source that ranked it.
+    WIDGET_CLICK: ("placement_id", "user_id", "position", "item_id", "source"),
     OPEN: ("delivery_id",),
     UNSUBSCRIBE: ("delivery_id",),
 }
 SIGNATURE_BYTES = 12  # 96 bits of HMAC: 16 characters, far beyond guessing over HTTP
-PATHS = {CLICK: "/r/{token}", OPEN: "/o/{token}.gif", UNSUBSCRIBE: "/u/{token}"}
+PATHS = {
+    CLICK: "/r/{token}",
+    WIDGET_CLICK: "/r/{token}",
+    OPEN: "/o/{token}.gif",
+    UNSUBSCRIBE: "/u/{token}",
+}
 
 
 class InvalidToken(ValueError):
@@ -63,6 +72,14 @@ def _token_make(kind: str, values: list[Any]) -> str:
 
 def click_token(delivery_id: int, position: int, item_id: int | str) -> str:
     return _token_make(CLICK, [int(delivery_id), int(position), item_id])
+
+
+def widget_click_token(
+    placement_id: int, user_id: int | None, position: int, item_id: int | str, source: str
+) -> str:
+    return _token_make(
+        WIDGET_CLICK, [int(placement_id), int(user_id or 0), int(position), item_id, source]
+    )
 
 
 def open_token(delivery_id: int) -> str:
@@ -104,6 +121,13 @@ def token_url(kind: str, token: str) -> str:
 
 def click_url(delivery_id: int, position: int, item_id: int | str) -> str:
     return token_url(CLICK, click_token(delivery_id, position, item_id))
+
+
+def widget_click_url(
+    placement_id: int, user_id: int | None, position: int, item_id: int | str, source: str
+) -> str:
+    token = widget_click_token(placement_id, user_id, position, item_id, source)
+    return token_url(WIDGET_CLICK, token)
 
 
 def open_url(delivery_id: int) -> str:

@@ -13,7 +13,7 @@ from django.utils.crypto import salted_hmac
 from bulletins import tokens
 from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
-from recommendations.models import Item, Placement
+from recommendations.models import EndUser, Item, Placement
 
 USER_AGENT_CHARS = 500
 REDIRECT_SCHEMES = {"http", "https"}
@@ -51,9 +51,14 @@ def _delivery(delivery_id) -> Delivery:
 
 
 def click_record(*, token: str, method: str = "GET", user_agent: str = "", ip: str = "") -> str:
-    """Record a click and answer the URL to redirect to. Raises `tokens.InvalidToken` for a
-    token that is not ours and `LinkNotFound` when what it names is gone."""
-    payload = tokens.token_read(tokens.CLICK, token)
+    """Record a click (in an email, or in a website widget) and answer the URL to redirect to.
+    Raises `tokens.InvalidToken` for a token that is not ours and `LinkNotFound` when what it
+    names is gone."""
+    try:
+        payload = tokens.token_read(tokens.CLICK, token)
+    except tokens.InvalidToken:
+        widget = tokens.token_read(tokens.WIDGET_CLICK, token)  # InvalidToken when neither
+        return _widget_click(widget, method=method, user_agent=user_agent, ip=ip)
     delivery = _delivery(payload["delivery_id"])
     entry = next(
         (
@@ -66,21 +71,79 @@ def click_record(*, token: str, method: str = "GET", user_agent: str = "", ip: s
     )
     if entry is None:
         raise LinkNotFound("no such link in this email")
-    item = Item.objects.filter(external_id=entry["item_id"]).first()
-    if item is None or not item.url:
-        raise LinkNotFound("the item is no longer available")
-    if urlsplit(item.url).scheme.lower() not in REDIRECT_SCHEMES:
-        # A relative or javascript:/data: URL from a catalogue import is no place to send a
-        # reader (and Django refuses to redirect to some of them with a 500).
-        raise LinkNotFound("the item has no web address")
+    item, url = _web_url(entry["item_id"])
     _click_write(delivery, item, entry, method=method, user_agent=user_agent, ip=ip)
     bulletin = delivery.run.bulletin
     return utm_url(
-        item.url,
+        url,
         source=bulletin.slug,
         campaign=f"{bulletin.slug}-run{delivery.run_id}",
         content=f"p{entry['position']}-{entry.get('source') or 'unknown'}",
     )
+
+
+def _web_url(item_id) -> tuple[Item, str]:
+    """The item and its http(s) URL: a relative or javascript:/data: URL from a catalogue
+    import is no place to send a reader (and Django refuses some of them with a 500)."""
+    item = Item.objects.filter(external_id=str(item_id)).first()
+    if item is None or not item.url:
+        raise LinkNotFound("the item is no longer available")
+    if urlsplit(item.url).scheme.lower() not in REDIRECT_SCHEMES:
+        raise LinkNotFound("the item has no web address")
+    return item, item.url
+
+
+@transaction.atomic
+def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> str:
+    """A widget link's click: recorded with its placement, user, position and source. The
+    reader goes to the item's own URL, without UTM parameters: they are on the site already,
+    and UTM parameters on internal links would start a new analytics session."""
+    placement = Placement.objects.filter(pk=payload["placement_id"]).first()
+    if placement is None or not isinstance(payload["position"], int):
+        raise LinkNotFound("no such recommendation")
+    item, url = _web_url(payload["item_id"])
+    user_id = payload["user_id"] if isinstance(payload["user_id"], int) else 0
+    user = EndUser.objects.filter(pk=user_id).first() if user_id else None
+    now = timezone.now()
+    rules = _rules()
+    recent = Click.objects.filter(
+        channel=Click.Channel.WIDGET,
+        user=user,
+        placement=placement,
+        created_at__gte=now - dt.timedelta(seconds=rules.burst_seconds),
+    )
+    verdict = machine_reason(
+        method=method,
+        user_agent=user_agent,
+        seconds_since_sent=None,
+        recent_hits=recent.count() if user else 0,
+        rules=rules,
+    )
+    if verdict.burst:
+        recent.filter(is_human=True).update(
+            is_human=False, is_first=False, bot_reason=verdict.reason
+        )
+    first = verdict.is_human and not (
+        user
+        and Click.objects.filter(
+            channel=Click.Channel.WIDGET, user=user, placement=placement, item=item, is_human=True
+        ).exists()
+    )
+    Click.objects.create(
+        channel=Click.Channel.WIDGET,
+        user=user,
+        placement=placement,
+        item=item,
+        position=payload["position"],
+        source=str(payload["source"])[:20],
+        is_human=verdict.is_human,
+        bot_reason=verdict.reason,
+        is_first=first,
+        user_agent=user_agent[:USER_AGENT_CHARS],
+        ip_hash=ip_hash(ip),
+        created_at=now,
+    )
+    return url
 
 
 def _rules() -> MachineRules:
