@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.forms import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -22,10 +22,13 @@ from bulletins.models import (
     Unsubscribe,
     Variant,
 )
+from bulletins.report_charts import daily_chart, rate_chart, rates_text, uplift_summary
 from bulletins.services.preview import PreviewError, bulletin_preview, bulletin_test_send
+from bulletins.services.reports import experiment_report, report_rows
 from bulletins.services.runs import BulletinNotReady, bulletin_check
 from bulletins.services.schedules import bulletin_schedule_sync
 from bulletins.tasks import bulletin_run_resume_task, bulletin_send_task
+from recommendations.admin import _csv_response
 
 SEND_FORM_KEY = re.compile(r"admin:[0-9a-f]{32}")
 
@@ -102,18 +105,22 @@ class BulletinAdmin(admin.ModelAdmin):
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)
         send = self.admin_site.admin_view(self.send_view)
+        report = self.admin_site.admin_view(self.report_view)
         return [
             path("<path:object_id>/preview/", preview, name="bulletins_bulletin_preview"),
             path("<path:object_id>/send/", send, name="bulletins_bulletin_send"),
+            path("<path:object_id>/report/", report, name="bulletins_bulletin_report"),
             *super().get_urls(),
         ]
 
     @admin.display(description="")
     def actions_links(self, bulletin: Bulletin) -> str:
         return format_html(
-            '<a href="{}">Preview &amp; test</a> · <a href="{}">Send now</a>',
+            '<a href="{}">Preview &amp; test</a> · <a href="{}">Send now</a> · '
+            '<a href="{}">Experiment report</a>',
             reverse("admin:bulletins_bulletin_preview", args=[bulletin.pk]),
             reverse("admin:bulletins_bulletin_send", args=[bulletin.pk]),
+            reverse("admin:bulletins_bulletin_report", args=[bulletin.pk]),
         )
 
     def preview_view(self, request: HttpRequest, object_id: str):
@@ -186,6 +193,66 @@ class BulletinAdmin(admin.ModelAdmin):
             "bulletin": bulletin,
         }
         return TemplateResponse(request, "admin/bulletins/bulletin/send.html", context)
+
+    def report_view(self, request: HttpRequest, object_id: str):
+        bulletin = self.get_object(request, object_id)
+        if bulletin is None or not self.has_view_permission(request, bulletin):
+            raise PermissionDenied
+        runs = list(bulletin.runs.order_by("-started_at"))
+        chosen = request.GET.get("run", "")
+        run = next((each for each in runs if str(each.pk) == chosen), None)
+        if chosen and run is None:
+            raise Http404(f"{bulletin} has no run {chosen!r}.")
+        report = experiment_report(bulletin=bulletin, run=run)
+        if request.GET.get("format") == "csv":
+            header, *body = report_rows(report)
+            which = f"run-{run.pk}" if run else "all-runs"
+            return _csv_response(
+                f"{bulletin.slug}-report-{which}.csv",
+                [dict(zip(header, row, strict=True)) for row in body],
+            )
+        arms = [
+            {
+                "arm": arm,
+                "rates": rates_text(arm.counts),
+                "ctr_uplift": uplift_summary(arm.ctr_uplift),
+                "conversion_uplift": uplift_summary(arm.conversion_uplift),
+            }
+            for arm in report.arms
+        ]
+        position_chart = rate_chart(
+            [(f"#{position}", c.clickers, c.delivered) for position, c in report.by_position]
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Experiment report: {bulletin}",
+            "opts": self.model._meta,
+            "original": bulletin,
+            "bulletin": bulletin,
+            "report": report,
+            "runs": runs,
+            "run": run,
+            "nothing_sent": not report.by_run,
+            "arms": arms,
+            "arm_chart": rate_chart(
+                [(arm.name, arm.counts.clickers, arm.counts.delivered) for arm in report.arms]
+            ),
+            "positions": [
+                {"position": position, "counts": counts, "rates": rates_text(counts), "bar": bar}
+                for (position, counts), bar in zip(
+                    report.by_position, position_chart["bars"], strict=True
+                )
+            ],
+            "position_chart": position_chart,
+            "by_run": [
+                {"run": each, "counts": counts, "rates": rates_text(counts)}
+                for each, counts in report.by_run
+            ],
+            "can_view_runs": request.user.has_perm("bulletins.view_bulletinrun"),
+            "day_chart": daily_chart(report.by_day),
+            "csv_query": f"run={run.pk}&format=csv" if run else "format=csv",
+        }
+        return TemplateResponse(request, "admin/bulletins/bulletin/report.html", context)
 
 
 @admin.register(BulletinRun)

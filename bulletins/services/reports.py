@@ -8,8 +8,9 @@ clicker), `converters` the people with at least one attributed conversion. For o
 the same as counting emails; over several runs it keeps the experiment's intervals honest,
 because a user stays in the same arm from run to run and their emails are not independent
 trials (counting emails would make the intervals too narrow: see `bulletins.stats`). CTR is
-clickers over delivered, click-to-open clickers over openers, and the conversion rate
-converters over delivered.
+clickers over delivered, click-to-open clickers over openers (a clicker counts as an opener
+even when the open pixel did not load), and the conversion rate converters over delivered.
+Per position the unit is the email, and `clicks` counts every human click, repeats included.
 """
 
 import datetime as dt
@@ -86,11 +87,16 @@ def _by(queryset: QuerySet, key: str, **aggregates) -> dict:
 def _counts_by(deliveries: QuerySet[Delivery], key: str) -> dict:
     """Counts of people per value of `key` ("variant_id", "run_id"), a delivery field."""
     delivered = _by(deliveries, key, n=Count("user", distinct=True))
-    opens = _by(
-        Open.objects.filter(delivery__in=deliveries, is_human=True),
-        f"delivery__{key}",
-        n=Count("delivery__user", distinct=True),
-    )
+    # A click is an open too: its reader saw the email even if their client blocked the pixel.
+    openers: dict = {}
+    for model in (Open, Click):
+        pairs = (
+            model.objects.filter(delivery__in=deliveries, is_human=True)
+            .values_list(f"delivery__{key}", "delivery__user")
+            .distinct()
+        )
+        for value, user in pairs:
+            openers.setdefault(value, set()).add(user)
     clicks = _by(
         Click.objects.filter(delivery__in=deliveries, is_human=True),
         f"delivery__{key}",
@@ -110,7 +116,7 @@ def _counts_by(deliveries: QuerySet[Delivery], key: str) -> dict:
         conversion = conversions.get(value, {})
         counts[value] = Counts(
             delivered=row["n"],
-            openers=opens.get(value, {}).get("n", 0),
+            openers=len(openers.get(value, ())),
             clickers=click.get("people", 0),
             clicks=click.get("n", 0),
             converters=conversion.get("people", 0),
