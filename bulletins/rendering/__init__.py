@@ -14,6 +14,9 @@ Compiling MJML is most of the cost of an email, and users' MJML differ only in t
 `bulletin_render` compiles each shape of email once, with markers in place of the values, and
 fills the compiled skeleton in for every user of that shape (`MjmlSkeletons`). The result is the
 same bytes as compiling that user's MJML: see `MjmlSkeletons` for why, and for when it compiles.
+
+Modules: `base` (limits, the default layout, errors, template engines, the MJML compiler),
+`render` (one user's email), `skeleton_cache` (the compiled skeletons).
 """
 
 from bulletins.rendering.base import (
