@@ -28,7 +28,7 @@ from bulletins.services.reports import experiment_report, report_rows
 from bulletins.services.runs import BulletinNotReady, bulletin_check
 from bulletins.services.schedules import bulletin_schedule_sync
 from bulletins.tasks import bulletin_run_resume_task, bulletin_send_task
-from recommendations.admin import _csv_response
+from recsite.admin_csv import csv_response
 
 SEND_FORM_KEY = re.compile(r"admin:[0-9a-f]{32}")
 
@@ -207,7 +207,7 @@ class BulletinAdmin(admin.ModelAdmin):
         if request.GET.get("format") == "csv":
             header, *body = report_rows(report)
             which = f"run-{run.pk}" if run else "all-runs"
-            return _csv_response(
+            return csv_response(
                 f"{bulletin.slug}-report-{which}.csv",
                 [dict(zip(header, row, strict=True)) for row in body],
             )

@@ -1,12 +1,10 @@
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -34,6 +32,7 @@ from recommendations.services.preview import PreviewError, placement_preview
 from recommendations.services.rules import condition_to_engine, item_condition_field_check
 from recommendations.services.training import TrainingError, model_version_activate
 from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
+from recsite.admin_csv import csv_response
 
 
 @admin.register(EndUser)
@@ -159,7 +158,7 @@ class PlacementAdmin(admin.ModelAdmin):
         except NothingToCompare as failure:
             error = str(failure)
         if comparison and request.GET.get("format") == "csv":
-            return _csv_response(
+            return csv_response(
                 f"{placement.slug}-inhouse-vs-personalize.csv",
                 comparison.report.to_rows(per_user=True),
             )
@@ -498,12 +497,3 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started by `manage.py personalize` or its schedule
-
-
-def _csv_response(filename: str, rows: list[dict]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["value"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return response
