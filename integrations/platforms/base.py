@@ -3,10 +3,12 @@
 An adapter turns a list of per-user `Message`s into one `SendResult` per recipient. It splits
 the list into the platform's batch size and retries throttling (429) and server errors (5xx)
 with jittered exponential backoff, honouring `Retry-After` and `X-RateLimit-Reset`. Recipients
-that may succeed later come back `retryable`; a retry sends only those.
+that may succeed later come back `retryable`; a retry sends only those. With
+`requests_per_second` an adapter spaces its requests to stay under the platform's limit.
 """
 
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -158,10 +160,18 @@ class PlatformAdapter(ABC):
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         timeout: float = 30.0,
+        requests_per_second: float | None = None,
     ) -> None:
+        if requests_per_second is not None and not requests_per_second > 0:
+            raise ValueError(f"requests_per_second must be above 0, got {requests_per_second!r}")
         self.retry = retry or RetryPolicy()
         self.session = session or requests.Session()
         self.timeout = timeout
+        # Pacing below the platform's rate limit costs less than being throttled: a 429's
+        # whole-second Retry-After idles the sender far longer than an even spacing would.
+        self.min_interval = 1 / requests_per_second if requests_per_second else 0.0
+        self._next_request_at = 0.0
+        self._pace_lock = threading.Lock()
 
     def send(self, messages: Sequence[Message]) -> list[SendResult]:
         results: list[SendResult] = []
@@ -202,9 +212,21 @@ class PlatformAdapter(ABC):
             raise PlatformError(f"no answer from {url} ({error})", retryable=True)
         return response
 
+    def _pace(self) -> None:
+        """Wait until this request keeps to `requests_per_second` (shared by threads)."""
+        if not self.min_interval:
+            return
+        with self._pace_lock:
+            now = self.retry.clock()
+            wait = self._next_request_at - now
+            self._next_request_at = max(now, self._next_request_at) + self.min_interval
+        if wait > 0:
+            self.retry.sleep(wait)
+
     def _attempt(
         self, method: str, url: str, **kwargs: Any
     ) -> tuple[requests.Response | None, Exception | None]:
+        self._pace()
         try:
             return self.session.request(method, url, **kwargs), None
         except (requests.ConnectionError, requests.Timeout) as error:

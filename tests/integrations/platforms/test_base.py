@@ -57,3 +57,21 @@ def test_unknown_platform_and_status_are_refused():
         adapter({"name": "carrier-pigeon"})
     with pytest.raises(ValueError, match="unknown send status"):
         SendResult("u1", "lost")
+
+
+def test_requests_are_spaced_to_the_rate_asked_for(httpserver, retry, sleeps):
+    httpserver.expect_request("/hook").respond_with_data("{}")
+    paced = WebhookAdapter(
+        url=httpserver.url_for("/hook"), secret="s", retry=retry, requests_per_second=4,
+        batch_size=1,
+    )  # fmt: skip
+
+    results = paced.send([make_message(1), make_message(2), make_message(3)])
+
+    assert [result.status for result in results] == ["sent"] * 3
+    assert sleeps == [0.25, 0.5]  # the clock stands still here: each request waits its turn
+
+
+def test_a_rate_of_zero_is_refused():
+    with pytest.raises(ValueError, match="requests_per_second must be above 0"):
+        WebhookAdapter(url="http://127.0.0.1:9/hook", secret="s", requests_per_second=0)
