@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -104,44 +105,23 @@ def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> st
     item, url = _web_url(payload["item_id"])
     user_id = payload["user_id"] if isinstance(payload["user_id"], int) else 0
     user = EndUser.objects.filter(pk=user_id).first() if user_id else None
-    now = timezone.now()
-    rules = _rules()
-    recent = Click.objects.filter(
-        channel=Click.Channel.WIDGET,
-        user=user,
-        placement=placement,
-        created_at__gte=now - dt.timedelta(seconds=rules.burst_seconds),
+    widget_clicks = Click.objects.filter(
+        channel=Click.Channel.WIDGET, user=user, placement=placement
     )
-    verdict = machine_reason(
+    # An unknown visitor's clicks cannot be told apart: each is judged on its own.
+    _click_save(
+        hits=widget_clicks if user else Click.objects.none(),
+        same_link=widget_clicks.filter(item=item) if user else Click.objects.none(),
+        seconds_since_sent=None,
         method=method,
         user_agent=user_agent,
-        seconds_since_sent=None,
-        recent_hits=recent.count() if user else 0,
-        rules=rules,
-    )
-    if verdict.burst:
-        recent.filter(is_human=True).update(
-            is_human=False, is_first=False, bot_reason=verdict.reason
-        )
-    first = verdict.is_human and not (
-        user
-        and Click.objects.filter(
-            channel=Click.Channel.WIDGET, user=user, placement=placement, item=item, is_human=True
-        ).exists()
-    )
-    Click.objects.create(
+        ip=ip,
         channel=Click.Channel.WIDGET,
         user=user,
         placement=placement,
         item=item,
         position=payload["position"],
         source=str(payload["source"])[:20],
-        is_human=verdict.is_human,
-        bot_reason=verdict.reason,
-        is_first=first,
-        user_agent=user_agent[:USER_AGENT_CHARS],
-        ip_hash=ip_hash(ip),
-        created_at=now,
     )
     return url
 
@@ -169,46 +149,64 @@ def ip_hash(ip: str) -> str:
 def _click_write(
     delivery: Delivery, item: Item, entry: dict, *, method: str, user_agent: str, ip: str
 ) -> Click:
-    now = timezone.now()
-    rules = _rules()
     # Lock the delivery row: clicks on one email are judged one after another.
     Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
-    burst_start = now - dt.timedelta(seconds=rules.burst_seconds)
-    recent = Click.objects.filter(delivery=delivery, created_at__gte=burst_start)
-    verdict = machine_reason(
+    email_clicks = Click.objects.filter(delivery=delivery)
+    return _click_save(
+        hits=email_clicks,
+        same_link=email_clicks.filter(position=entry["position"]),
+        seconds_since_sent=_since_sent(delivery, timezone.now()),
         method=method,
         user_agent=user_agent,
-        seconds_since_sent=_since_sent(delivery, now),
-        recent_hits=recent.count(),
-        rules=rules,
-    )
-    if verdict.burst:  # the burst's earlier hits were machines too
-        recent.filter(is_human=True).update(
-            is_human=False, is_first=False, bot_reason=verdict.reason
-        )
-    is_human = verdict.is_human
-    position = entry["position"]
-    first = (
-        is_human
-        and not Click.objects.filter(delivery=delivery, position=position, is_human=True).exists()
-    )
-    placement = Placement.objects.filter(slug=entry.get("placement", "")).first()
-    return Click.objects.create(
+        ip=ip,
         channel=Click.Channel.EMAIL,
         delivery=delivery,
         user_id=delivery.user_id,
         run_id=delivery.run_id,
         variant_id=delivery.variant_id,
-        placement=placement,
+        placement=Placement.objects.filter(slug=entry.get("placement", "")).first(),
         item=item,
-        position=position,
+        position=entry["position"],
         source=entry.get("source", ""),
-        is_human=is_human,
+    )
+
+
+def _click_save(
+    *,
+    hits: QuerySet[Click],
+    same_link: QuerySet[Click],
+    seconds_since_sent: float | None,
+    method: str,
+    user_agent: str,
+    ip: str,
+    **fields,
+) -> Click:
+    """Judge a click against the hits before it (`hits`: on the same email or widget;
+    `same_link`: on the same link) and save it: a machine's or a person's, first or repeat.
+    A burst also marks its earlier hits as a machine's."""
+    now = timezone.now()
+    rules = _rules()
+    recent = hits.filter(created_at__gte=now - dt.timedelta(seconds=rules.burst_seconds))
+    verdict = machine_reason(
+        method=method,
+        user_agent=user_agent,
+        seconds_since_sent=seconds_since_sent,
+        recent_hits=recent.count(),
+        rules=rules,
+    )
+    if verdict.burst:
+        recent.filter(is_human=True).update(
+            is_human=False, is_first=False, bot_reason=verdict.reason
+        )
+    first = verdict.is_human and not same_link.filter(is_human=True).exists()
+    return Click.objects.create(
+        is_human=verdict.is_human,
         bot_reason=verdict.reason,
         is_first=first,
         user_agent=user_agent[:USER_AGENT_CHARS],
         ip_hash=ip_hash(ip),
         created_at=now,
+        **fields,
     )
 
 
