@@ -51,7 +51,7 @@ from scipy import optimize, special, stats
 Metric = Literal["ctr", "conversion_rate"]
 
 MIN_EXPECTED_COUNT = 5  # below this expected cell count the p-value is Fisher's exact test
-HASH_BUCKETS = 10_000  # as bulletins.services.audience: arms are shares of 10,000 hash buckets
+HASH_BUCKETS = 10_000  # as recommendations.services.experiments: arms share 10,000 buckets
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from bulletins import tokens
 from bulletins.models import Unsubscribe
 from bulletins.services.tracking import (
     LinkNotFound,
@@ -19,6 +18,7 @@ from bulletins.services.tracking import (
     unsubscribe_record,
     unsubscribe_target,
 )
+from recsite import tokens
 
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 ONE_CLICK_BODY = ("List-Unsubscribe", "One-Click")

@@ -160,6 +160,9 @@ class ApiKey(models.Model):
     kind = models.CharField(max_length=10, choices=Kind)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # A public key is printed in every page that embeds the widget, so keeping it lets admin
+    # show the embed snippet at any time; a secret key is only ever stored as its hash.
+    published_key = models.CharField(max_length=80, blank=True, editable=False)
     allowed_origins = models.JSONField(
         default=list, blank=True, help_text="For public keys: origins like https://example.com."
     )
@@ -243,6 +246,43 @@ class Placement(models.Model):
             errors["item_list"] = "A ranking placement needs the list of item ids to rank."
         if errors:
             raise ValidationError(errors)
+
+
+class PlacementVariant(models.Model):
+    """An experiment arm of a placement: visitors are split by a stable hash of placement and
+    user, so a visitor sees the same arm on every page and every day."""
+
+    class Source(models.TextChoices):
+        PLACEMENT = "placement", "as the placement is set"
+        IN_HOUSE = "inhouse", "in-house model"
+        PERSONALIZE = "personalize", "Amazon Personalize"
+        BLEND = "blend", "blend of both"
+        NON_PERSONALIZED = "trending", "non-personalized (trending) holdout"
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="variants")
+    name = models.SlugField(max_length=40)
+    share = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Percent of the visitors; a placement's shares add up to 100.",
+    )
+    source = models.CharField(max_length=20, choices=Source, default=Source.PLACEMENT)
+    is_control = models.BooleanField(default=False, help_text="The arm others are compared to.")
+
+    class Meta:
+        ordering = ["placement", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placement", "name"], name="placementvariant_unique_name"
+            ),
+            models.UniqueConstraint(
+                fields=["placement"],
+                condition=models.Q(is_control=True),
+                name="placementvariant_one_control",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.share}%)"
 
 
 class Segment(models.Model):

@@ -10,7 +10,6 @@ from django.template import Context
 from django.utils.html import strip_tags
 from django.utils.text import Truncator
 
-from bulletins import tokens
 from bulletins.rendering.base import (
     DEFAULT_LAYOUT_MJML,
     DESCRIPTION_CHARS,
@@ -20,6 +19,7 @@ from bulletins.rendering.base import (
     _template,
 )
 from bulletins.rendering.skeleton_cache import _context_flatten, skeletons
+from recsite import tokens
 
 
 @dataclass(frozen=True)

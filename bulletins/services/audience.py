@@ -2,7 +2,6 @@
 of the bulletin's segments); of those, users who did not opt in, unsubscribed (from this
 bulletin or all) or have no address are skipped and counted, never sent to."""
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,8 +9,7 @@ from django.db.models import Q, QuerySet
 
 from bulletins.models import Bulletin, Unsubscribe, Variant
 from recommendations.models import EndUser, SegmentMembership
-
-HASH_BUCKETS = 10_000
+from recommendations.services.experiments import arm_for
 
 
 @dataclass(frozen=True)
@@ -68,21 +66,6 @@ def audience_screen(bulletin: Bulletin, users: QuerySet[EndUser]) -> Screening:
     return screening
 
 
-def hash_bucket(salt: str, external_id: str) -> int:
-    """A stable bucket in [0, HASH_BUCKETS) for a user: the same in every run and process."""
-    digest = hashlib.sha256(f"{salt}:{external_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % HASH_BUCKETS
-
-
 def variant_for(variants: Sequence[Variant], salt: str, external_id: str) -> Variant | None:
-    """The arm a user falls in, by cumulative shares over a stable hash (None: no variants)."""
-    if not variants:
-        return None
-    bucket = hash_bucket(salt, external_id)
-    total = sum(variant.share for variant in variants)
-    upper = 0
-    for variant in variants:
-        upper += variant.share
-        if bucket < upper * HASH_BUCKETS // total:
-            return variant
-    return variants[-1]
+    """The arm a user falls in (None: the bulletin has no variants)."""
+    return arm_for(variants, salt, external_id)

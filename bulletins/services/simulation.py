@@ -16,11 +16,11 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from bulletins import tokens
 from bulletins.models import BulletinRun, Delivery
 from bulletins.services.attribution import conversions_attribute
 from bulletins.services.tracking import click_record, open_record
 from recommendations.services.events import events_ingest
+from recsite import tokens
 
 READER_AGENT = "Mozilla/5.0 (simulated reader) Gecko/20100101 Firefox/128.0"
 

@@ -11,10 +11,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from bulletins import tokens
 from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
 from recommendations.models import EndUser, Item, Placement
+from recsite import tokens
 
 USER_AGENT_CHARS = 500
 REDIRECT_SCHEMES = {"http", "https"}

@@ -22,6 +22,7 @@ def api_key_issue(api_key: ApiKey) -> str:
     raw_key = prefix + secrets.token_urlsafe(32)
     api_key.prefix = raw_key[: len(prefix) + 8]
     api_key.key_hash = api_key_hash(raw_key)
+    api_key.published_key = raw_key if api_key.kind == ApiKey.Kind.PUBLIC else ""
     return raw_key
 
 

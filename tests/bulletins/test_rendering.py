@@ -4,7 +4,6 @@ from html import unescape
 
 import pytest
 
-from bulletins import tokens
 from bulletins.rendering import (
     GMAIL_CLIP_BYTES,
     Block,
@@ -12,7 +11,8 @@ from bulletins.rendering import (
     RenderError,
     bulletin_render,
 )
-from bulletins.tokens import InvalidToken, click_token, open_token, token_read, unsubscribe_token
+from recsite import tokens
+from recsite.tokens import InvalidToken, click_token, open_token, token_read, unsubscribe_token
 
 BASE = "https://news.example.com"
 SUBJECT = '{{ user.first_name|default:"there" }}, your picks'

@@ -15,12 +15,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins import tokens
 from bulletins.models import Bulletin, BulletinRun, Click, Conversion, Delivery, Variant
 from bulletins.services.runs import bulletin_run_in_process, bulletin_run_start
 from recommendations.models import EndUser
 from recommendations.roles import MARKETERS
 from recommendations.services.events import events_ingest
+from recsite import tokens
 
 pytestmark = pytest.mark.django_db
 

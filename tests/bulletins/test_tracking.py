@@ -5,12 +5,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from bulletins import tokens
 from bulletins.models import Click, Conversion, Delivery, Open
 from bulletins.services.attribution import conversions_backfill
 from bulletins.services.runs import bulletin_run_in_process, bulletin_run_start
 from recommendations.models import EventType, Interaction, Item
 from recommendations.services.events import events_ingest
+from recsite import tokens
 
 pytestmark = pytest.mark.django_db
 

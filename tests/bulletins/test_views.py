@@ -6,11 +6,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from bulletins import tokens
 from bulletins.models import BulletinRun, Click, Delivery, Open, Unsubscribe
 from bulletins.services.runs import bulletin_run_in_process, bulletin_run_start
 from recommendations.models import Item
 from recommendations.services.api_keys import api_key_create
+from recsite import tokens
 
 pytestmark = pytest.mark.django_db
 

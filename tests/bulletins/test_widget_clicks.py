@@ -3,10 +3,10 @@
 import pytest
 from django.utils import timezone
 
-from bulletins import tokens
 from bulletins.models import Click, Conversion
 from recommendations.models import Placement
 from recommendations.services.events import events_ingest
+from recsite import tokens
 from tests.factories import EndUserFactory, ItemFactory
 
 pytestmark = pytest.mark.django_db

@@ -26,8 +26,8 @@ UNSUBSCRIBE = "unsubscribe"
 KINDS = {
     CLICK: ("delivery_id", "position", "item_id"),
     # A website widget's link: the placement, the end user's pk (0 when unknown), the
-    # position and item shown, and the source that ranked it.
-    WIDGET_CLICK: ("placement_id", "user_id", "position", "item_id", "source"),
+    # position and item shown, the source that ranked it, and the experiment arm (0: none).
+    WIDGET_CLICK: ("placement_id", "user_id", "position", "item_id", "source", "variant_id"),
     OPEN: ("delivery_id",),
     UNSUBSCRIBE: ("delivery_id",),
 }
@@ -55,7 +55,8 @@ def _b64decode(text: str) -> bytes:
 @lru_cache(maxsize=16)
 def _hmac_key(kind: str, secret: str) -> bytes:
     """The key Django's `salted_hmac` derives, derived once per kind and secret: a run signs
-    a dozen links per email."""
+    a dozen links per email. The salt keeps the module's first home, so links in emails sent
+    before the move still work."""
     return hashlib.sha256(f"bulletins.tokens.{kind}".encode() + secret.encode()).digest()
 
 
@@ -75,11 +76,15 @@ def click_token(delivery_id: int, position: int, item_id: int | str) -> str:
 
 
 def widget_click_token(
-    placement_id: int, user_id: int | None, position: int, item_id: int | str, source: str
+    placement_id: int,
+    user_id: int | None,
+    position: int,
+    item_id: int | str,
+    source: str,
+    variant_id: int | None = None,
 ) -> str:
-    return _token_make(
-        WIDGET_CLICK, [int(placement_id), int(user_id or 0), int(position), item_id, source]
-    )
+    values = [int(placement_id), int(user_id or 0), int(position), item_id, source]
+    return _token_make(WIDGET_CLICK, [*values, int(variant_id or 0)])
 
 
 def open_token(delivery_id: int) -> str:
@@ -124,9 +129,14 @@ def click_url(delivery_id: int, position: int, item_id: int | str) -> str:
 
 
 def widget_click_url(
-    placement_id: int, user_id: int | None, position: int, item_id: int | str, source: str
+    placement_id: int,
+    user_id: int | None,
+    position: int,
+    item_id: int | str,
+    source: str,
+    variant_id: int | None = None,
 ) -> str:
-    token = widget_click_token(placement_id, user_id, position, item_id, source)
+    token = widget_click_token(placement_id, user_id, position, item_id, source, variant_id)
     return token_url(WIDGET_CLICK, token)
 
 
