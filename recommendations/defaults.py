@@ -12,6 +12,9 @@ DEFAULT_EVENT_TYPES = [
     ("rating", 1.0, "value", False, "Rated; the value is the rating"),
     ("watch", 4.0, "fraction", False, "Watched or listened; the value is the fraction completed"),
     ("complete", 5.0, "fixed", True, "Completed a course, video or podcast"),
+    # Weight 0: the widget reports what it showed, for the engagement report; being shown an
+    # item says nothing about taste, so training leaves these out and they refresh nothing.
+    ("impression", 0.0, "fixed", False, "A widget showed the item"),
 ]
 DEFAULT_PLACEMENTS = [
     {"slug": "for-you", "name": "For you", "strategy": "personalized", "count": 10},

@@ -234,10 +234,11 @@ def events_ingest(*, events: list[Any], source: str = Interaction.Source.API) ->
     )
     result.accepted = len(fresh)
     result.user_ids = {user_pks[event["user_id"]] for event in fresh}
-    if result.user_ids:
-        # Their lists follow their behaviour within seconds, once the events are committed.
-        user_ids = set(result.user_ids)
-        transaction.on_commit(lambda: recommendations_refresh_enqueue(user_pks=user_ids))
+    # Their lists follow their behaviour within seconds, once the events are committed; events
+    # of weight 0 (impressions) say nothing of taste and change no list.
+    to_refresh = {user_pks[event["user_id"]] for event in fresh if event["event_type"].weight > 0}
+    if to_refresh:
+        transaction.on_commit(lambda: recommendations_refresh_enqueue(user_pks=to_refresh))
     conversions = [event["event_id"] for event in fresh if event["event_type"].is_conversion]
     if conversions:
         transaction.on_commit(
