@@ -3,7 +3,8 @@ Content (secret key). A Braze message fetches it at send time with
 `{% connected_content https://.../api/v1/bulletins/weekly/content/{{${user_id}}}/
 :headers {"Authorization": "Bearer <secret key>"} :save block %}` and prints `{{block.html}}`."""
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +13,24 @@ from recsite.api import ApplicationError
 
 
 class ConnectedContentApi(APIView):
+    @extend_schema(
+        operation_id="bulletin_connected_content",
+        summary="A user's latest email of a bulletin, for Braze Connected Content",
+        responses={
+            200: inline_serializer(
+                "ConnectedContent",
+                {
+                    "recipient_id": serializers.CharField(),
+                    "subject": serializers.CharField(),
+                    "html": serializers.CharField(),
+                    "text": serializers.CharField(),
+                    "delivery_id": serializers.CharField(),
+                    "merge": serializers.DictField(),
+                },
+            ),
+            404: inline_serializer("NotFound", {"message": serializers.CharField()}),
+        },
+    )
     def get(self, request, slug: str, user_id: str):
         content = connected_content_for(bulletin_slug=slug, user_external_id=user_id)
         if content is None:

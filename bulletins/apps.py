@@ -8,12 +8,14 @@ class BulletinsConfig(AppConfig):
 
     def ready(self) -> None:
         from bulletins.models import Bulletin
+        from bulletins.services.identity import visitor_behaviour_move
         from bulletins.services.schedules import periodic_task_delete_with_bulletin
         from bulletins.tasks import conversion_events_enqueue
-        from recommendations.signals import conversion_events_stored
+        from recommendations.signals import conversion_events_stored, users_merging
 
         # However a bulletin goes (admin, shell, a cascade), its beat task goes with it.
         post_delete.connect(
             periodic_task_delete_with_bulletin, sender=Bulletin, dispatch_uid="bulletin-schedule"
         )
         conversion_events_stored.connect(conversion_events_enqueue, dispatch_uid="attribution")
+        users_merging.connect(visitor_behaviour_move, dispatch_uid="visitor-behaviour-move")

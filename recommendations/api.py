@@ -1,14 +1,158 @@
-"""The public HTTP API: thin views over the services."""
+"""The public HTTP API: thin views over the services, described by the OpenAPI schema at
+`/api/v1/schema/` (browsable at `/api/v1/docs/`)."""
 
 import json
 
 from django.conf import settings
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recommendations.authentication import HasSiteKey, PublicKeyThrottle
+from recommendations.models import ApiKey, Interaction
 from recommendations.services.events import events_ingest
+from recommendations.services.identity import IdentifyError, visitor_identify
+from recommendations.services.live import ItemRequired, PlacementNotFound, recommendations_live
 from recsite.api import ApplicationError
+
+
+class RecommendationQuery(serializers.Serializer):
+    placement = serializers.SlugField(max_length=50, help_text="The placement's slug.")
+    user = serializers.CharField(
+        max_length=255,
+        required=False,
+        default="",
+        help_text="The user's id, or the widget's anonymous visitor id; empty: a visitor "
+        "without an id (gets the placement's non-personalized list).",
+    )
+    k = serializers.IntegerField(
+        min_value=1,
+        max_value=settings.API_MAX_K,
+        required=False,
+        help_text="How many items; the placement's count by default.",
+    )
+    item = serializers.CharField(
+        max_length=255,
+        required=False,
+        default="",
+        help_text="The page's item, for similar-items placements.",
+    )
+
+
+class RecommendedItem(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField()
+    url = serializers.URLField(help_text="The tracked link: records the click, then redirects.")
+    item_url = serializers.CharField(help_text="The item's own URL.")
+    image = serializers.CharField(help_text="Image URL, or empty.")
+    score = serializers.FloatField(allow_null=True)
+    source = serializers.ChoiceField(["inhouse", "personalize", "trending"])
+    position = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField()
+    because_item_id = serializers.CharField(allow_null=True)
+    explanation = serializers.CharField(help_text="Why it is shown, for the reader.")
+
+
+class RecommendationList(serializers.Serializer):
+    placement = serializers.CharField()
+    user = serializers.CharField(allow_null=True)
+    variant = serializers.CharField(
+        allow_null=True, help_text="The experiment arm the user is in, if the placement has arms."
+    )
+    request_id = serializers.CharField(help_text="Send it back in the events' context.")
+    items = RecommendedItem(many=True)
+
+
+ERROR = inline_serializer(
+    "Error", {"message": serializers.CharField(), "errors": serializers.DictField(required=False)}
+)
+KEY_PARAMETER = OpenApiParameter(
+    "key",
+    str,
+    description="A public key (widgets); secret keys go in the Authorization header only.",
+)
+
+
+class RecommendationListApi(APIView):
+    """`GET /api/v1/recommendations/?user=ID&placement=SLUG&k=N[&item=ID]`."""
+
+    permission_classes = [HasSiteKey]
+    throttle_classes = [PublicKeyThrottle]
+
+    @extend_schema(
+        operation_id="recommendations_list",
+        summary="A user's recommendations for a placement",
+        description="Served from the cache; on a miss computed for that user, then the "
+        "placement's fallbacks. Secret keys, or public keys from their allowed origins.",
+        parameters=[RecommendationQuery, KEY_PARAMETER],
+        responses={200: RecommendationList, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def get(self, request):
+        query = RecommendationQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            answer = recommendations_live(
+                placement_slug=query.validated_data["placement"],
+                user_id=query.validated_data["user"].strip(),
+                k=query.validated_data.get("k"),
+                item_id=query.validated_data["item"].strip(),
+            )
+        except PlacementNotFound as error:
+            raise ApplicationError(
+                f"placement: {error}", status_code=status.HTTP_404_NOT_FOUND
+            ) from None
+        except ItemRequired as error:
+            raise ApplicationError(
+                "Validation error", extra={"errors": {"item": [str(error)]}}
+            ) from None
+        return Response(answer)
+
+
+class IdentifyApi(APIView):
+    """`POST /api/v1/identify/`: on login, the anonymous visitor's history becomes the user's."""
+
+    permission_classes = [HasSiteKey]
+    throttle_classes = [PublicKeyThrottle]
+
+    @extend_schema(
+        operation_id="identify",
+        summary="Merge an anonymous visitor into a known user",
+        request=inline_serializer(
+            "Identify",
+            {"anonymous_id": serializers.CharField(), "user_id": serializers.CharField()},
+        ),
+        parameters=[KEY_PARAMETER],
+        responses={
+            200: inline_serializer(
+                "Identified",
+                {"user_id": serializers.CharField(), "merged_events": serializers.IntegerField()},
+            ),
+            400: ERROR,
+        },
+    )
+    def post(self, request):
+        payload = _json_body(request)
+        if not isinstance(payload, dict):
+            raise ApplicationError("Body must be a JSON object with anonymous_id and user_id.")
+        try:
+            identified = visitor_identify(
+                anonymous_id=payload.get("anonymous_id"), user_id=payload.get("user_id")
+            )
+        except IdentifyError as error:
+            raise ApplicationError(
+                "Validation error", extra={"errors": {error.field: [str(error)]}}
+            ) from None
+        return Response({"user_id": identified.user_id, "merged_events": identified.merged_events})
+
+
+def _json_body(request):
+    """The body as JSON whatever its Content-Type: `sendBeacon` and preflight-free `fetch`
+    calls send JSON as text/plain."""
+    try:
+        return json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApplicationError(f"Body is not valid JSON: {error}") from None
 
 
 class EventCreateApi(APIView):
@@ -16,18 +160,44 @@ class EventCreateApi(APIView):
 
     200 when every event was stored or was a duplicate; 400 with per-event errors when some
     were rejected (the valid ones are stored all the same); 413 above the size limits.
+    Public keys (the widget) may send small batches; their events are stored as the widget's.
     """
 
+    permission_classes = [HasSiteKey]
+    throttle_classes = [PublicKeyThrottle]
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Store behaviour events",
+        request={"application/json": {"type": "array", "items": {"type": "object"}}},
+        parameters=[KEY_PARAMETER],
+        responses={
+            200: inline_serializer(
+                "EventsStored",
+                {
+                    "accepted": serializers.IntegerField(),
+                    "duplicates": serializers.IntegerField(),
+                    "rejected": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: ERROR,
+            413: ERROR,
+        },
+    )
     def post(self, request):
         # Checked before the body is read, so an oversized request costs nothing.
         self._check_body_size(int(request.META.get("CONTENT_LENGTH") or 0))
         events = self._events_from_body(request)
-        if len(events) > settings.EVENTS_MAX_BATCH:
+        public = request.auth.kind == ApiKey.Kind.PUBLIC
+        limit = settings.EVENTS_MAX_BATCH_PUBLIC if public else settings.EVENTS_MAX_BATCH
+        if len(events) > limit:
             raise ApplicationError(
-                f"{len(events)} events in one request; the limit is {settings.EVENTS_MAX_BATCH}.",
+                f"{len(events)} events in one request; the limit is {limit}.",
                 status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        result = events_ingest(events=events)
+        source = Interaction.Source.WIDGET if public else Interaction.Source.API
+        result = events_ingest(events=events, source=source)
         code = status.HTTP_400_BAD_REQUEST if result.rejected else status.HTTP_200_OK
         return Response(result.as_dict(), status=code)
 
@@ -41,12 +211,8 @@ class EventCreateApi(APIView):
             )
 
     def _events_from_body(self, request) -> list:
-        body = request.body
-        self._check_body_size(len(body))  # a chunked request declares no length
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ApplicationError(f"Body is not valid JSON: {error}") from None
+        self._check_body_size(len(request.body))  # a chunked request declares no length
+        payload = _json_body(request)
         if isinstance(payload, dict) and isinstance(payload.get("events"), list):
             payload = payload["events"]
         if not isinstance(payload, list):

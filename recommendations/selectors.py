@@ -99,7 +99,16 @@ REASONS = {
     "trending": "trending",
     "similar": "similar to this item",
     "pinned": "placed here by a rule",
+    "personalize": "picked for you",
 }
+
+
+def reason_sentence(reason: str, because_title: str | None) -> str:
+    """Why an item is in a list, in words a reader understands ("" for an unknown reason)."""
+    template = REASONS.get(reason, "")
+    if because_title is None and "{because}" in template:
+        template = REASONS["popularity"]
+    return template.format(because=because_title)
 
 
 def recommendations_explained(*, user_pk: int, placement_slug: str) -> list[dict]:
@@ -121,10 +130,7 @@ def entries_explained(entries: list[dict], *, source: str) -> list[dict]:
     explained = []
     for rank, entry in enumerate(entries, start=1):
         because = titles.get(entry.get("because_item_id"), entry.get("because_item_id"))
-        template = REASONS.get(entry["reason"], entry["reason"])
-        if because is None and "{because}" in template:
-            template = REASONS["popularity"]
-        why = "; ".join([template.format(because=because), *entry.get("rules", [])])
+        why = "; ".join([reason_sentence(entry["reason"], because), *entry.get("rules", [])])
         explained.append(
             {
                 "rank": rank,

@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # Sent once conversion events are committed; `event_ids` lists their event ids. Bulletins
 # attribute them to the clicks before them.
 conversion_events_stored = Signal()
+
+# Sent inside the transaction that merges an anonymous visitor into a known user, before the
+# visitor's profile is deleted: receivers move what they keep of `anonymous_pk` to `user_pk`.
+users_merging = Signal()

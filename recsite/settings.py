@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "django_celery_beat",
     "recommendations",
     "bulletins",
@@ -62,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -206,14 +210,43 @@ EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=1024 * 1024)
 # Leave room for the events API's own limit so it can answer 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(EVENTS_MAX_BODY_BYTES * 2, 2621440)
 
+# The demo page (/demo/): the website widget on this installation's own data.
+DEMO_PAGE_ENABLED = env.bool("DEMO_PAGE_ENABLED", default=DEBUG)
+
+# Widget-facing endpoints (public keys): most items per list, events per request, requests
+# per key and client address; how long a key lookup, and a list computed on a cache miss, are
+# cached (saving or revoking a key drops its lookup at once).
+API_MAX_K = env.int("API_MAX_K", default=50)
+EVENTS_MAX_BATCH_PUBLIC = env.int("EVENTS_MAX_BATCH_PUBLIC", default=100)
+API_PUBLIC_RATE = env.str("API_PUBLIC_RATE", default="600/min")
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
+API_SERVED_CACHE_SECONDS = env.int("API_SERVED_CACHE_SECONDS", default=300)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["recommendations.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["recommendations.authentication.HasSecretKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"public": API_PUBLIC_RATE},
+    # Behind a proxy, how many X-Forwarded-For hops to trust for the client address.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
     "EXCEPTION_HANDLER": "recsite.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Recsite API",
+    "DESCRIPTION": "Recommendations, behaviour events and identity for websites and servers. "
+    "Keys go in `Authorization: Bearer <key>`; public keys may go in `?key=`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# Browsers may call the widget endpoints from the origins of active public keys
+# (recommendations/cors.py); no other URL answers cross-origin requests.
+CORS_URLS_REGEX = r"^/api/v1/(recommendations|events|identify)/$"
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

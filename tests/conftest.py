@@ -60,8 +60,11 @@ def _defaults_after_flush(request):
 def _clean_cache():
     from django.core.cache import cache
 
+    from recsite.local_cache import local_caches_clear
+
     yield
     cache.clear()
+    local_caches_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +109,17 @@ def planted_catalogue(tmp_path, settings):
     settings.VAR_DIR = tmp_path
     settings.ARTIFACT_ROOT = str(tmp_path / "artifacts")
     return demo_data_load(n_users=300, n_items=120, seed=3, directory=tmp_path / "csv").data
+
+
+@pytest.fixture
+def trained(planted_catalogue):
+    """The planted catalogue with an active model, and a second personalized placement."""
+    from recommendations.models import Placement
+    from recommendations.services.training import model_version_train
+
+    Placement.objects.create(slug="newsletter", name="Newsletter", count=4)
+    model_version_train()
+    return planted_catalogue
 
 
 S3_BUCKET = "recsite-test"

@@ -2,6 +2,9 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from recommendations.models import ApiKey
@@ -38,11 +41,34 @@ def api_key_create(
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
-    """The active key matching `raw_key`, or None. Records when it was last used."""
-    api_key = ApiKey.objects.filter(key_hash=api_key_hash(raw_key), is_active=True).first()
+    """The active key matching `raw_key`, or None. Records when it was last used.
+
+    Every API request asks, so the answer is cached for `API_KEY_CACHE_SECONDS`; saving,
+    deleting or revoking a key through the services drops its entry at once."""
+    key_hash = api_key_hash(raw_key)
+    cache_key = _cache_key(key_hash)
+    api_key = cache.get(cache_key)
     if api_key is None:
+        api_key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first() or False
+        cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
+    if not api_key:
         return None
-    now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    if cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_RESOLUTION.total_seconds()):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
     return api_key
+
+
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    hashes = list(keys.values_list("key_hash", flat=True))
+    revoked = keys.update(is_active=False)
+    cache.delete_many([_cache_key(key_hash) for key_hash in hashes])
+    return revoked
+
+
+def api_key_forget_cached(api_key: ApiKey) -> None:
+    """Drop a key's cached lookup (after it was saved or deleted)."""
+    cache.delete(_cache_key(api_key.key_hash))
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"apikey:v1:{key_hash}"

@@ -6,12 +6,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from django.core.cache import cache
-
 from recommendations.models import Placement, PlacementVariant
+from recsite.local_cache import LocalCache
 
 HASH_BUCKETS = 10_000
-ARMS_CACHE_SECONDS = 30
+# Arms are read on every widget request; a change in admin shows within this many seconds.
+_arms = LocalCache(seconds=30, maxsize=1000)
 
 
 class Arm(Protocol):
@@ -42,11 +42,10 @@ def arm_for(arms: Sequence[ArmT], salt: str, external_id: str) -> ArmT | None:
 
 
 def placement_arms(placement: Placement) -> list[PlacementVariant]:
-    """The placement's arms, cached briefly: every widget request asks."""
-    return cache.get_or_set(
-        f"placement-arms:v1:{placement.pk}",
+    """The placement's arms, cached briefly in the process: every widget request asks."""
+    return _arms.get(
+        placement.pk,
         lambda: list(PlacementVariant.objects.filter(placement=placement).order_by("pk")),
-        ARMS_CACHE_SECONDS,
     )
 
 

@@ -35,7 +35,21 @@ class NoActiveModel(Exception):
 
 
 def recommendations_cache_key(*, placement_slug: str, user_external_id: str) -> str:
+    """Where a user's in-house list for a placement is cached, as the batch or a refresh
+    computed it."""
     return f"recs:v1:{placement_slug}:{user_external_id}"
+
+
+# The lists the API serves from other sources (blend, Personalize, a holdout, a fallback, a
+# placement computed on demand) are cached under their own keys for a short while; writing a
+# user's in-house lists drops these, so a refresh shows at once whatever the source.
+SERVED_SOURCES = ("inhouse", "personalize", "blend", "trending")
+
+
+def served_cache_key(
+    *, placement_slug: str, source: str, user_external_id: str, item_id: str = ""
+) -> str:
+    return f"served:v1:{placement_slug}:{source}:{user_external_id}:{item_id}"
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,7 @@ def lists_write(
     model_version: ModelVersion,
 ) -> int:
     now = timezone.now()
-    rows, cached = [], {}
+    rows, cached, stale = [], {}, []
     for placement, by_user in lists.items():
         for pk, external_id in zip(users["pk"], users["external_id"], strict=True):
             shown = by_user.get(external_id, [])
@@ -180,7 +194,14 @@ def lists_write(
                 "source": model_version.source,
                 "model_version": model_version.pk,
                 "computed_at": now.isoformat(),
+                "user_pk": int(pk),
             }
+            stale.extend(
+                served_cache_key(
+                    placement_slug=placement.slug, source=source, user_external_id=external_id
+                )
+                for source in SERVED_SOURCES
+            )
     RecommendationSet.objects.bulk_create(
         rows,
         batch_size=2000,
@@ -188,9 +209,12 @@ def lists_write(
         unique_fields=["user", "placement", "source"],
         update_fields=["items", "model_version", "computed_at"],
     )
-    transaction.on_commit(
-        lambda: cache.set_many(cached, timeout=settings.RECOMMENDATIONS_CACHE_SECONDS)
-    )
+
+    def cache_write() -> None:
+        cache.set_many(cached, timeout=settings.RECOMMENDATIONS_CACHE_SECONDS)
+        cache.delete_many(stale)
+
+    transaction.on_commit(cache_write)
     return len(rows)
 
 

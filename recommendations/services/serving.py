@@ -9,6 +9,8 @@ so clicks can be traced back to it.
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from recommendations.models import EndUser, Placement, RecommendationSet, RecommendationSource
 from recommendations.services.placements import placement_lists, placement_pipeline
 from recommendations.services.recommending import segments_of, users_frame
@@ -70,7 +72,9 @@ def _stored(placement: Placement, user_pks: Collection[int]) -> dict[str, dict[i
     return stored
 
 
-def _computed(placement: Placement, user_pks: list[int], *, non_personalized: bool) -> dict:
+def _computed(
+    placement: Placement, user_pks: list[int], *, non_personalized: bool, item_id: str | None
+) -> dict:
     """Lists computed now through the placement's candidates, rules and fallbacks (for users
     or placements nothing was stored for). Without an active model, or for the holdout,
     everyone is treated as non-personalized: trending through the rules."""
@@ -83,22 +87,39 @@ def _computed(placement: Placement, user_pks: list[int], *, non_personalized: bo
         model = None
     else:
         model = found[1]
-    lists = placement_lists(placement, model, users, segments=segments_of(users))
+    lists = placement_lists(placement, model, users, segments=segments_of(users), item_id=item_id)
     by_external = dict(zip(users["external_id"], users["pk"], strict=True))
     return {int(by_external[user]): items for user, items in lists.items() if items}
 
 
+def visitor_list(placement: Placement, *, item_id: str | None = None) -> ServedList:
+    """The list for a visitor the service knows nothing about yet: the same for every such
+    visitor (trending through the rules, or the page item's similar items), so it is cached
+    once per placement and item rather than per visitor."""
+    found = active_model()
+    similar = placement.strategy == Placement.Strategy.SIMILAR_ITEMS and found is not None
+    visitor = pd.DataFrame({"pk": [0], "external_id": [""], "opt_out": [not similar]})
+    model = found[1] if found is not None else None
+    items = placement_lists(placement, model, visitor, segments={}, item_id=item_id).get("", [])
+    return ServedList(_tag_computed(items), fallback=placement.strategy != "trending")
+
+
 def served_lists(
-    *, placement: Placement, user_pks: Collection[int], source: str | None = None
+    *,
+    placement: Placement,
+    user_pks: Collection[int],
+    source: str | None = None,
+    item_id: str | None = None,
 ) -> dict[int, ServedList]:
     """Each user's served list for the placement. `source` overrides the placement's:
-    `inhouse`, `personalize`, `blend`, or `trending` (the non-personalized holdout).
-    Users for whom even the fallbacks find nothing are left out."""
+    `inhouse`, `personalize`, `blend`, or `trending` (the non-personalized holdout); `item_id`
+    is the page's item for similar-items placements. Users for whom even the fallbacks find
+    nothing are left out."""
     wanted = source or placement.source
     user_pks = [int(pk) for pk in user_pks]
     served: dict[int, ServedList] = {}
     if wanted == TRENDING:
-        computed = _computed(placement, user_pks, non_personalized=True)
+        computed = _computed(placement, user_pks, non_personalized=True, item_id=item_id)
         return {pk: ServedList(_tagged(items, TRENDING)) for pk, items in computed.items()}
 
     batch = placement.strategy == Placement.Strategy.PERSONALIZED
@@ -130,7 +151,7 @@ def served_lists(
     if missing:
         # Nothing stored (a new user, a placement computed on demand): compute through the
         # in-house path, whose own fallbacks end in trending.
-        computed = _computed(placement, missing, non_personalized=False)
+        computed = _computed(placement, missing, non_personalized=False, item_id=item_id)
         for pk, items in computed.items():
             tagged = _tag_computed(items)
             expected_source = TRENDING if placement.strategy == "trending" else wanted

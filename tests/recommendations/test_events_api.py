@@ -192,7 +192,12 @@ def test_revoked_key_is_a_401(item):
     assert client.post(URL, [_event()], format="json").status_code == 401
 
 
-def test_public_key_cannot_post_server_events(item):
-    response = _client_with_key("public").post(URL, [_event()], format="json")
-    assert response.status_code == 403
-    assert Interaction.objects.count() == 0
+def test_public_key_events_are_the_widgets_and_only_from_its_sites(item):
+    client = _client_with_key("public")
+
+    elsewhere = client.post(URL, [_event()], format="json", HTTP_ORIGIN="https://evil.example")
+    assert elsewhere.status_code == 403 and Interaction.objects.count() == 0
+
+    response = client.post(URL, [_event()], format="json")
+    assert response.status_code == 200
+    assert Interaction.objects.get().source == Interaction.Source.WIDGET

@@ -9,7 +9,6 @@ from rest_framework.test import APIClient
 from recommendations.models import (
     EndUser,
     Item,
-    Placement,
     RecommendationRun,
     RecommendationSet,
 )
@@ -20,17 +19,9 @@ from recommendations.services.recommending import (
     recommendations_cache_key,
     recommendations_refresh_user,
 )
-from recommendations.services.training import model_version_train
 from recommendations.tasks import recommendations_compute_all_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def trained(planted_catalogue):
-    Placement.objects.create(slug="newsletter", name="Newsletter", count=4)
-    model_version_train()
-    return planted_catalogue
 
 
 def _sets(placement_slug: str = "for-you") -> pd.DataFrame:

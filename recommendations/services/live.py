@@ -1,0 +1,179 @@
+"""One visitor's list for one placement, as the recommendations API and the widget get it, in
+a few milliseconds when the list is cached.
+
+    the cached list (the batch's or a refresh's in-house list, or one served earlier)
+    -> else the stored list of the arm's source, or one computed now (`served_lists`)
+    -> else the placement's fallbacks; a visitor not known yet gets the shared visitor list
+    -> item details, explanations and signed click links
+
+Placements, their arms and item details are read through per-process caches: an edit in
+admin shows within `CONFIG_SECONDS`, an item made unavailable within `ITEM_SECONDS`.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from recommendations.models import EndUser, Item, Placement, PlacementVariant
+from recommendations.selectors import reason_sentence
+from recommendations.services.experiments import placement_arm
+from recommendations.services.recommending import (
+    recommendations_cache_key,
+    served_cache_key,
+)
+from recommendations.services.serving import ServedList, served_lists, visitor_list
+from recsite import tokens
+from recsite.local_cache import LocalCache
+
+CONFIG_SECONDS = 30
+ITEM_SECONDS = 60
+_placements = LocalCache(seconds=CONFIG_SECONDS, maxsize=1000)
+_items = LocalCache(seconds=ITEM_SECONDS, maxsize=200_000)
+
+
+class PlacementNotFound(LookupError):
+    pass
+
+
+class ItemRequired(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _ItemDetails:
+    title: str
+    url: str
+    image_url: str
+    available: bool
+
+
+def recommendations_live(
+    *, placement_slug: str, user_id: str = "", k: int | None = None, item_id: str = ""
+) -> dict:
+    """The API's answer: the placement, the visitor's arm and the items with their tracked
+    links. `user_id` empty is an anonymous visitor without an id; `item_id` is the page's
+    item (required by similar-items placements)."""
+    placement = _placements.get(placement_slug, lambda: _placement_load(placement_slug))
+    if placement is None:
+        raise PlacementNotFound(f"no active placement {placement_slug!r}")
+    if placement.strategy == Placement.Strategy.SIMILAR_ITEMS and not item_id:
+        raise ItemRequired(f"placement {placement_slug!r} shows similar items: give the item")
+    arm = placement_arm(placement, user_id) if user_id else None
+    source = arm.source if arm is not None and arm.source != "placement" else placement.source
+    user_pk, entries = _list(placement, source, user_id, item_id)
+    k = min(k or placement.count, settings.API_MAX_K)
+    return {
+        "placement": placement.slug,
+        "user": user_id or None,
+        "variant": arm.name if arm is not None else None,
+        "request_id": uuid.uuid4().hex,
+        "items": _items_shown(placement, arm, user_pk, entries, k),
+    }
+
+
+def _placement_load(slug: str) -> Placement | None:
+    return Placement.objects.filter(slug=slug, is_active=True).first()
+
+
+def _list(placement: Placement, source: str, user_id: str, item_id: str) -> tuple[int, list]:
+    """(user pk or 0, entries tagged with their source), from the cache when it has them."""
+    if not user_id:
+        return 0, _visitor_entries(placement, item_id)
+    served_key = served_cache_key(
+        placement_slug=placement.slug, source=source, user_external_id=user_id, item_id=item_id
+    )
+    batch_key = None
+    if source == Placement.Source.IN_HOUSE and placement.strategy == "personalized":
+        batch_key = recommendations_cache_key(
+            placement_slug=placement.slug, user_external_id=user_id
+        )
+    found = cache.get_many([key for key in (batch_key, served_key) if key])
+    batch = found.get(batch_key)
+    if batch and batch["items"] and "user_pk" in batch:
+        return batch["user_pk"], [{**entry, "source": "inhouse"} for entry in batch["items"]]
+    if served_key in found:
+        return found[served_key]["user_pk"], found[served_key]["items"]
+
+    user_pk = EndUser.objects.filter(external_id=user_id).values_list("pk", flat=True).first()
+    if user_pk is None:
+        # Not known yet: the shared visitor list, until their first events make a profile.
+        return 0, _visitor_entries(placement, item_id)
+    served = served_lists(
+        placement=placement, user_pks=[user_pk], source=source, item_id=item_id or None
+    ).get(user_pk, ServedList())
+    cache.set(
+        served_key,
+        {"user_pk": user_pk, "items": served.items},
+        settings.API_SERVED_CACHE_SECONDS,
+    )
+    return user_pk, served.items
+
+
+def _visitor_entries(placement: Placement, item_id: str) -> list[dict]:
+    key = served_cache_key(
+        placement_slug=placement.slug, source="visitor", user_external_id="", item_id=item_id
+    )
+    entries = cache.get(key)
+    if entries is None:
+        entries = visitor_list(placement, item_id=item_id or None).items
+        cache.set(key, entries, settings.API_SERVED_CACHE_SECONDS)
+    return entries
+
+
+def _items_shown(
+    placement: Placement,
+    arm: PlacementVariant | None,
+    user_pk: int,
+    entries: list[dict],
+    k: int,
+) -> list[dict]:
+    wanted = {entry["item_id"] for entry in entries}
+    wanted |= {entry["because_item_id"] for entry in entries if entry.get("because_item_id")}
+    details = _items.get_many(wanted, _items_load)
+    shown: list[dict] = []
+    for entry in entries:
+        item = details.get(entry["item_id"])
+        if item is None or not item.available:
+            continue  # made unavailable (or removed) since the list was computed
+        position = len(shown) + 1
+        because = details.get(entry.get("because_item_id"))
+        source = entry.get("source", "inhouse")
+        shown.append(
+            {
+                "id": entry["item_id"],
+                "title": item.title,
+                "url": tokens.widget_click_url(
+                    placement.pk,
+                    user_pk,
+                    position,
+                    entry["item_id"],
+                    source,
+                    arm.pk if arm is not None else None,
+                ),
+                "item_url": item.url,
+                "image": item.image_url,
+                "score": entry.get("score"),
+                "source": source,
+                "position": position,
+                "reason": entry.get("reason", ""),
+                "because_item_id": entry.get("because_item_id"),
+                "explanation": reason_sentence(
+                    entry.get("reason", ""), because.title if because else None
+                ),
+            }
+        )
+        if len(shown) == k:
+            break
+    return shown
+
+
+def _items_load(external_ids: list[str]) -> dict[str, _ItemDetails]:
+    rows = Item.objects.filter(external_id__in=external_ids).values_list(
+        "external_id", "title", "url", "image_url", "available"
+    )
+    return {
+        external_id: _ItemDetails(title or external_id, url, image_url, available)
+        for external_id, title, url, image_url, available in rows
+    }
