@@ -1,11 +1,11 @@
 import os
 import re
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.forms import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,14 +21,22 @@ from bulletins.models import (
     PlatformConnection,
     Unsubscribe,
     Variant,
+    WidgetEngagement,
 )
 from bulletins.report_charts import daily_chart, rate_chart, rates_text, uplift_summary
 from bulletins.services.preview import PreviewError, bulletin_preview, bulletin_test_send
-from bulletins.services.reports import experiment_report, report_rows
+from bulletins.services.reports import (
+    WIDGET_MIN_DETECTABLE_UPLIFT,
+    experiment_report,
+    report_rows,
+    widget_report,
+    widget_report_rows,
+)
 from bulletins.services.runs import BulletinNotReady, bulletin_check
 from bulletins.services.schedules import bulletin_schedule_sync
 from bulletins.tasks import bulletin_run_resume_task, bulletin_send_task
 from recsite.admin_csv import csv_response
+from recsite.admin_forms import ArmsFormSet
 
 SEND_FORM_KEY = re.compile(r"admin:[0-9a-f]{32}")
 
@@ -57,30 +65,35 @@ class BulletinBlockInline(admin.TabularInline):
         return super().get_formset(request, obj, validate_min=True, **kwargs)
 
 
-class VariantFormSet(BaseInlineFormSet):
-    """Shares add up to 100 and at most one arm is the control."""
-
-    def clean(self) -> None:
-        super().clean()
-        kept = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        ]
-        if not kept:
-            return
-        total = sum(data.get("share") or 0 for data in kept)
-        if total != 100:
-            raise ValidationError(f"Variant shares add up to {total}; they must add up to 100.")
-        if sum(1 for data in kept if data.get("is_control")) > 1:
-            raise ValidationError("Only one variant can be the control.")
-
-
 class VariantInline(admin.TabularInline):
     model = Variant
-    formset = VariantFormSet
+    formset = ArmsFormSet
     extra = 0
     fields = ["name", "share", "source", "subject_template", "is_control"]
+
+
+def _arm_table(arms) -> tuple[list[dict], dict]:
+    """Per experiment arm: the rows for the table, and the CTR chart."""
+    rows = [
+        {
+            "arm": arm,
+            "rates": rates_text(arm.counts),
+            "ctr_uplift": uplift_summary(arm.ctr_uplift),
+            "conversion_uplift": uplift_summary(arm.conversion_uplift),
+        }
+        for arm in arms
+    ]
+    return rows, rate_chart([(arm.name, arm.counts.clickers, arm.counts.delivered) for arm in arms])
+
+
+def _position_table(by_position) -> tuple[list[dict], dict]:
+    """Per position: the rows for the table and the CTR chart, each row with its bar."""
+    chart = rate_chart([(f"#{position}", c.clickers, c.delivered) for position, c in by_position])
+    rows = [
+        {"position": position, "counts": counts, "rates": rates_text(counts), "bar": bar}
+        for (position, counts), bar in zip(by_position, chart["bars"], strict=True)
+    ]
+    return rows, chart
 
 
 @admin.register(Bulletin)
@@ -211,18 +224,8 @@ class BulletinAdmin(admin.ModelAdmin):
                 f"{bulletin.slug}-report-{which}.csv",
                 [dict(zip(header, row, strict=True)) for row in body],
             )
-        arms = [
-            {
-                "arm": arm,
-                "rates": rates_text(arm.counts),
-                "ctr_uplift": uplift_summary(arm.ctr_uplift),
-                "conversion_uplift": uplift_summary(arm.conversion_uplift),
-            }
-            for arm in report.arms
-        ]
-        position_chart = rate_chart(
-            [(f"#{position}", c.clickers, c.delivered) for position, c in report.by_position]
-        )
+        arms, arm_chart = _arm_table(report.arms)
+        positions, position_chart = _position_table(report.by_position)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Experiment report: {bulletin}",
@@ -234,15 +237,8 @@ class BulletinAdmin(admin.ModelAdmin):
             "run": run,
             "nothing_sent": not report.by_run,
             "arms": arms,
-            "arm_chart": rate_chart(
-                [(arm.name, arm.counts.clickers, arm.counts.delivered) for arm in report.arms]
-            ),
-            "positions": [
-                {"position": position, "counts": counts, "rates": rates_text(counts), "bar": bar}
-                for (position, counts), bar in zip(
-                    report.by_position, position_chart["bars"], strict=True
-                )
-            ],
+            "arm_chart": arm_chart,
+            "positions": positions,
             "position_chart": position_chart,
             "by_run": [
                 {"run": each, "counts": counts, "rates": rates_text(counts)}
@@ -253,6 +249,101 @@ class BulletinAdmin(admin.ModelAdmin):
             "csv_query": f"run={run.pk}&format=csv" if run else "format=csv",
         }
         return TemplateResponse(request, "admin/bulletins/bulletin/report.html", context)
+
+
+@admin.register(WidgetEngagement)
+class WidgetEngagementAdmin(admin.ModelAdmin):
+    """Each placement's website widget report: the list names the placements, and a
+    placement's page is its report. Read-only: placements and their experiment arms are edited
+    under Recommendations → Placements, and whoever may see those may see this."""
+
+    PERIODS = {"7": 7, "30": 30, "90": 90, "365": 365, "all": None}
+    DEFAULT_PERIOD = "30"
+
+    list_display = ["name", "slug", "is_active", "arms"]
+    list_filter = ["is_active"]
+    search_fields = ["slug", "name"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("variants")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or request.user.has_perm(
+            "recommendations.view_placement"
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="experiment arms")
+    def arms(self, placement: WidgetEngagement) -> str:
+        return (
+            ", ".join(
+                f"{arm.name} {arm.share}%{' (control)' if arm.is_control else ''}"
+                for arm in placement.variants.all()
+            )
+            or "—"
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        title = "Widget engagement: choose a placement"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        placement = self.get_object(request, object_id)
+        if placement is None or not self.has_view_permission(request, placement):
+            raise PermissionDenied
+        period = request.GET.get("days", self.DEFAULT_PERIOD)
+        if period not in self.PERIODS:
+            raise Http404(f"No period {period!r}: use one of {', '.join(self.PERIODS)}.")
+        asked = request.GET.get("uplift", "")  # percent, as a bulletin's field
+        wanted = int(asked) if asked.isdigit() and 1 <= int(asked) <= 1000 else None
+        report = widget_report(
+            placement=placement,
+            days=self.PERIODS[period],
+            min_detectable_uplift=wanted / 100 if wanted else WIDGET_MIN_DETECTABLE_UPLIFT,
+        )
+        if request.GET.get("format") == "csv":
+            header, *body = widget_report_rows(report)
+            which = f"{period}-days" if self.PERIODS[period] else "all-time"
+            return csv_response(
+                f"{placement.slug}-widget-{which}.csv",
+                [dict(zip(header, row, strict=True)) for row in body],
+            )
+        arms, arm_chart = _arm_table(report.arms)
+        positions, position_chart = _position_table(report.by_position)
+        query = {"days": period, **({"uplift": wanted} if wanted else {})}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Widget engagement: {placement}",
+            "opts": self.model._meta,
+            "original": placement,
+            "placement": placement,
+            "report": report,
+            "periods": [
+                (key, f"last {key} days" if days else "all time")
+                for key, days in self.PERIODS.items()
+            ],
+            "period": period,
+            "uplift_percent": round(report.min_detectable_uplift * 100),
+            "nothing_shown": not report.by_day,
+            "arms": arms,
+            "arm_chart": arm_chart,
+            "positions": positions,
+            "position_chart": position_chart,
+            "day_chart": daily_chart(
+                [(day, clicks, convs) for day, _, clicks, convs in report.by_day]
+            ),
+            "csv_query": urlencode({**query, "format": "csv"}),
+            "can_edit_placement": request.user.has_perm("recommendations.change_placement"),
+        }
+        return TemplateResponse(request, "admin/bulletins/widgetengagement/report.html", context)
 
 
 @admin.register(BulletinRun)

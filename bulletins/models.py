@@ -8,7 +8,14 @@ from django.db import models
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from recommendations.models import EndUser, Interaction, Item, Placement, Segment
+from recommendations.models import (
+    EndUser,
+    Interaction,
+    Item,
+    Placement,
+    PlacementVariant,
+    Segment,
+)
 
 
 class PlatformConnection(models.Model):
@@ -353,6 +360,14 @@ class Click(models.Model):
     placement = models.ForeignKey(
         Placement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    placement_variant = models.ForeignKey(
+        PlacementVariant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A widget click: the placement's experiment arm the visitor was in.",
+    )
     item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, related_name="+")
     position = models.PositiveSmallIntegerField()
     source = models.CharField(max_length=20, blank=True)
@@ -392,7 +407,7 @@ class Open(models.Model):
 class Conversion(models.Model):
     """A conversion event attributed to the user's last human click before it, within the
     event type's window: through the click, to its bulletin run, variant, source and position
-    (or widget placement). An event is attributed once."""
+    (or widget placement and arm). An event is attributed once."""
 
     interaction = models.OneToOneField(
         Interaction, on_delete=models.CASCADE, related_name="conversion"
@@ -409,6 +424,9 @@ class Conversion(models.Model):
     placement = models.ForeignKey(
         Placement, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    placement_variant = models.ForeignKey(
+        PlacementVariant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     source = models.CharField(max_length=20, blank=True)
     position = models.PositiveSmallIntegerField()
     event_type = models.CharField(max_length=50)
@@ -421,3 +439,14 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} by {self.user_id} after click #{self.click_id}"
+
+
+class WidgetEngagement(Placement):
+    """A placement seen as a website widget: its admin page is the widget engagement report
+    (arms with uplifts, positions, days), counted from impression events, clicks and
+    conversions. Nothing of its own is stored."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "widget engagement"
+        verbose_name_plural = "widget engagement"

@@ -18,6 +18,7 @@ from recommendations.models import (
     ModelVersion,
     PersonalizeRun,
     Placement,
+    PlacementVariant,
     RecommendationRun,
     RecommendationSet,
     Rule,
@@ -33,6 +34,7 @@ from recommendations.services.rules import condition_to_engine, item_condition_f
 from recommendations.services.training import TrainingError, model_version_activate
 from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
 from recsite.admin_csv import csv_response
+from recsite.admin_forms import ArmsFormSet
 
 
 @admin.register(EndUser)
@@ -120,13 +122,30 @@ class RuleInline(admin.TabularInline):
         return False  # rules are added on their own page, where their conditions are
 
 
+class PlacementArmsFormSet(ArmsFormSet):
+    noun = "Arm"
+    control_required = True  # the widget engagement report measures every arm against it
+
+
+class PlacementVariantInline(admin.TabularInline):
+    """The placement's experiment arms: visitors split by a stable hash of placement and
+    visitor, each arm served from its source (see the widget engagement report)."""
+
+    model = PlacementVariant
+    formset = PlacementArmsFormSet
+    extra = 0
+    fields = ["name", "share", "source", "is_control"]
+    verbose_name = "experiment arm"
+    verbose_name_plural = "experiment arms (none: every visitor gets the placement's source)"
+
+
 @admin.register(Placement)
 class PlacementAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "strategy", "source", "count", "is_active", "preview_link"]
     list_filter = ["strategy", "source", "is_active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [RuleInline]
+    inlines = [PlacementVariantInline, RuleInline]
 
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)
@@ -141,8 +160,13 @@ class PlacementAdmin(admin.ModelAdmin):
     def preview_link(self, placement: Placement) -> str:
         preview = reverse("admin:recommendations_placement_preview", args=[placement.pk])
         compare = reverse("admin:recommendations_placement_compare", args=[placement.pk])
+        engagement = reverse("admin:bulletins_widgetengagement_change", args=[placement.pk])
         return format_html(
-            '<a href="{}">Preview</a> · <a href="{}">In-house vs Personalize</a>', preview, compare
+            '<a href="{}">Preview</a> · <a href="{}">In-house vs Personalize</a> · '
+            '<a href="{}">Widget engagement</a>',
+            preview,
+            compare,
+            engagement,
         )
 
     def compare_view(self, request: HttpRequest, object_id: str):

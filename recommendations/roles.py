@@ -13,6 +13,7 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "interaction"): ("view",),
     ("recommendations", "eventtype"): ("view",),
     ("recommendations", "placement"): ("view", "add", "change", "delete"),
+    ("recommendations", "placementvariant"): ("view", "add", "change", "delete"),
     ("recommendations", "segment"): ("view", "add", "change", "delete"),
     ("recommendations", "segmentcondition"): ("view", "add", "change", "delete"),
     ("recommendations", "rule"): ("view", "add", "change", "delete"),

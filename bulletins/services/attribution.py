@@ -1,8 +1,8 @@
 """Conversions: a conversion event (an event type marked as one: purchase, signup, completed
 watch, ...) by a user within the event type's window after one of their human clicks is
 attributed to the last such click, and through it to the bulletin run, variant, source and
-position (or the widget's placement). Each event is attributed at most once; machine clicks
-never get one."""
+position (or the widget's placement and experiment arm). Each event is attributed at most
+once; machine clicks never get one."""
 
 import datetime as dt
 from collections.abc import Sequence
@@ -52,6 +52,7 @@ def conversions_attribute(*, event_ids: Sequence[str]) -> int:
                     run_id=click.run_id,
                     variant_id=click.variant_id,
                     placement_id=click.placement_id,
+                    placement_variant_id=click.placement_variant_id,
                     source=click.source,
                     position=click.position,
                     event_type=event.event_type.name,

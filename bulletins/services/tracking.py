@@ -13,7 +13,7 @@ from django.utils.crypto import salted_hmac
 
 from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
-from recommendations.models import EndUser, Item, Placement
+from recommendations.models import EndUser, Item, Placement, PlacementVariant
 from recsite import tokens
 
 USER_AGENT_CHARS = 500
@@ -96,15 +96,22 @@ def _web_url(item_id) -> tuple[Item, str]:
 
 @transaction.atomic
 def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> str:
-    """A widget link's click: recorded with its placement, user, position and source. The
-    reader goes to the item's own URL, without UTM parameters: they are on the site already,
-    and UTM parameters on internal links would start a new analytics session."""
+    """A widget link's click: recorded with its placement, experiment arm, user, position and
+    source. The reader goes to the item's own URL, without UTM parameters: they are on the
+    site already, and UTM parameters on internal links would start a new analytics session."""
     placement = Placement.objects.filter(pk=payload["placement_id"]).first()
     if placement is None or not isinstance(payload["position"], int):
         raise LinkNotFound("no such recommendation")
     item, url = _web_url(payload["item_id"])
     user_id = payload["user_id"] if isinstance(payload["user_id"], int) else 0
     user = EndUser.objects.filter(pk=user_id).first() if user_id else None
+    variant_id = payload["variant_id"] if isinstance(payload["variant_id"], int) else 0
+    # An arm of another placement (or one deleted since) is no arm of this click.
+    variant = (
+        PlacementVariant.objects.filter(pk=variant_id, placement=placement).first()
+        if variant_id
+        else None
+    )
     widget_clicks = Click.objects.filter(
         channel=Click.Channel.WIDGET, user=user, placement=placement
     )
@@ -119,6 +126,7 @@ def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> st
         channel=Click.Channel.WIDGET,
         user=user,
         placement=placement,
+        placement_variant=variant,
         item=item,
         position=payload["position"],
         source=str(payload["source"])[:20],

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from bulletins.models import Click, Conversion
-from recommendations.models import Placement
+from recommendations.models import Placement, PlacementVariant
 from recommendations.services.events import events_ingest
 from recsite import tokens
 from tests.factories import EndUserFactory, ItemFactory
@@ -82,3 +82,65 @@ def test_a_conversion_after_a_widget_click_is_attributed_to_its_placement(
     assert conversion.channel == Click.Channel.WIDGET
     assert conversion.placement == placement and conversion.run is None
     assert (conversion.position, conversion.source) == (2, "inhouse")
+
+
+# Experiment arms
+
+
+def arm_click_path(user, item, placement, variant_id) -> str:
+    token = tokens.widget_click_token(
+        placement.pk, user.pk, 1, item.external_id, "trending", variant_id
+    )
+    return f"/r/{token}"
+
+
+def test_a_widget_click_records_the_arm_its_link_names(client, shown):
+    user, item, placement, _ = shown
+    holdout = PlacementVariant.objects.create(
+        placement=placement, name="holdout", share=100, source="trending", is_control=True
+    )
+
+    client.get(arm_click_path(user, item, placement, holdout.pk), HTTP_USER_AGENT=BROWSER)
+
+    assert Click.objects.get().placement_variant == holdout
+
+
+def test_an_arm_of_another_placement_is_not_recorded(client, shown):
+    user, item, placement, _ = shown
+    other = Placement.objects.create(slug="sidebar", name="Sidebar")
+    foreign = PlacementVariant.objects.create(
+        placement=other, name="holdout", share=100, is_control=True
+    )
+
+    for variant_id in (foreign.pk, 987654):  # another placement's arm; no arm at all
+        client.get(arm_click_path(user, item, placement, variant_id), HTTP_USER_AGENT=BROWSER)
+
+    assert Click.objects.count() == 2
+    assert not Click.objects.exclude(placement_variant=None).exists()
+    assert set(Click.objects.values_list("placement", flat=True)) == {placement.pk}
+
+
+def test_a_conversion_after_a_widget_click_carries_its_arm(
+    client, shown, django_capture_on_commit_callbacks
+):
+    user, item, placement, _ = shown
+    model = PlacementVariant.objects.create(
+        placement=placement, name="model", share=100, is_control=True
+    )
+    client.get(arm_click_path(user, item, placement, model.pk), HTTP_USER_AGENT=BROWSER)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        events_ingest(
+            events=[
+                {
+                    "user_id": user.external_id,
+                    "item_id": item.external_id,
+                    "event_type": "purchase",
+                    "event_id": "order-1",
+                    "timestamp": timezone.now().isoformat(),
+                }
+            ]
+        )
+
+    conversion = Conversion.objects.get()
+    assert (conversion.placement, conversion.placement_variant) == (placement, model)

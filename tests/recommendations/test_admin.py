@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from recommendations.models import ApiKey
+from recommendations.models import ApiKey, Placement, PlacementVariant
 from recommendations.roles import MARKETERS, marketers_group_sync
 from recommendations.services.api_keys import api_key_authenticate
 from tests.factories import InteractionFactory
@@ -87,3 +87,122 @@ def test_revoke_action_deactivates_keys(admin_client):
         {"action": "revoke", "_selected_action": [api_key.pk]},
     )
     assert api_key_authenticate(raw_key=raw_key) is None
+
+
+# A placement's experiment arms, edited inline
+
+
+def placement_form(placement, arms, saved=()):
+    """The placement's change form POST with `arms` (name, share, source, is_control); the
+    first `len(saved)` of them edit those saved arms."""
+    data = {
+        "slug": placement.slug,
+        "name": placement.name,
+        "strategy": placement.strategy,
+        "count": str(placement.count),
+        "source": placement.source,
+        "personalize_share": str(placement.personalize_share),
+        "fallback_order": placement.fallback_order,
+        "window_days": str(placement.window_days),
+        "item_list": "[]",
+        "is_active": "on",
+        "rules-TOTAL_FORMS": "0",
+        "rules-INITIAL_FORMS": "0",
+        "variants-TOTAL_FORMS": str(len(arms)),
+        "variants-INITIAL_FORMS": str(len(saved)),
+        "_save": "Save",
+    }
+    for index, (name, share, source, is_control) in enumerate(arms):
+        data[f"variants-{index}-name"] = name
+        data[f"variants-{index}-share"] = str(share)
+        data[f"variants-{index}-source"] = source
+        if is_control:
+            data[f"variants-{index}-is_control"] = "on"
+        if index < len(saved):
+            data[f"variants-{index}-id"] = str(saved[index].pk)
+            data[f"variants-{index}-placement"] = str(placement.pk)
+    return data
+
+
+@pytest.fixture
+def for_you():
+    return Placement.objects.get(slug="for-you")
+
+
+def change_url(placement) -> str:
+    return reverse("admin:recommendations_placement_change", args=[placement.pk])
+
+
+def test_placement_arms_are_saved_from_the_inline(admin_client, for_you):
+    arms = [("holdout", 20, "trending", True), ("model", 50, "inhouse", False)]
+    arms.append(("personalize", 30, "personalize", False))
+
+    response = admin_client.post(change_url(for_you), placement_form(for_you, arms))
+
+    assert response.status_code == 302
+    assert list(for_you.variants.values_list("name", "share", "source", "is_control")) == [
+        ("holdout", 20, "trending", True),
+        ("model", 50, "inhouse", False),
+        ("personalize", 30, "personalize", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [
+        (
+            [("a", 50, "inhouse", True), ("b", 30, "trending", False)],
+            "Arm shares add up to 80; they must add up to 100.",
+        ),
+        (
+            [("a", 50, "inhouse", True), ("b", 50, "trending", True)],
+            "Only one arm can be the control.",
+        ),
+        (
+            [("a", 50, "inhouse", False), ("b", 50, "trending", False)],
+            "Mark one arm as the control: the one the others are compared to.",
+        ),
+    ],
+    ids=["shares-not-100", "two-controls", "no-control"],
+)
+def test_placement_arms_need_shares_of_100_and_exactly_one_control(
+    admin_client, for_you, arms, message
+):
+    response = admin_client.post(change_url(for_you), placement_form(for_you, arms))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not PlacementVariant.objects.exists()
+
+
+def test_a_placement_without_arms_saves(admin_client, for_you):
+    response = admin_client.post(change_url(for_you), placement_form(for_you, []))
+
+    assert response.status_code == 302
+    assert not for_you.variants.exists()
+
+
+def test_the_control_can_move_to_another_arm_in_one_save(admin_client, for_you):
+    """The database allows one control per placement: the arm giving it up goes first."""
+    model = PlacementVariant.objects.create(placement=for_you, name="model", share=50)
+    holdout = PlacementVariant.objects.create(
+        placement=for_you, name="holdout", share=50, source="trending", is_control=True
+    )
+    arms = [("model", 50, "placement", True), ("holdout", 50, "trending", False)]
+
+    response = admin_client.post(
+        change_url(for_you), placement_form(for_you, arms, saved=[model, holdout])
+    )
+
+    assert response.status_code == 302
+    assert list(for_you.variants.values_list("name", "is_control")) == [
+        ("model", True),
+        ("holdout", False),
+    ]
+
+
+def test_placement_list_links_to_its_widget_engagement_report(admin_client, for_you):
+    response = admin_client.get(reverse("admin:recommendations_placement_changelist"))
+
+    report = reverse("admin:bulletins_widgetengagement_change", args=[for_you.pk])
+    assert report in response.content.decode()
