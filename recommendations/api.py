@@ -97,6 +97,7 @@ class RecommendationListApi(APIView):
                 user_id=query.validated_data["user"].strip(),
                 k=query.validated_data.get("k"),
                 item_id=query.validated_data["item"].strip(),
+                create_visitor=request.auth.kind == ApiKey.Kind.PUBLIC,
             )
         except PlacementNotFound as error:
             raise ApplicationError(

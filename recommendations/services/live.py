@@ -18,6 +18,7 @@ from django.core.cache import cache
 
 from recommendations.models import EndUser, Item, Placement, PlacementVariant
 from recommendations.selectors import reason_sentence
+from recommendations.services.events import users_get_or_create_anonymous
 from recommendations.services.experiments import placement_arm
 from recommendations.services.recommending import (
     recommendations_cache_key,
@@ -50,11 +51,18 @@ class _ItemDetails:
 
 
 def recommendations_live(
-    *, placement_slug: str, user_id: str = "", k: int | None = None, item_id: str = ""
+    *,
+    placement_slug: str,
+    user_id: str = "",
+    k: int | None = None,
+    item_id: str = "",
+    create_visitor: bool = False,
 ) -> dict:
     """The API's answer: the placement, the visitor's arm and the items with their tracked
     links. `user_id` empty is an anonymous visitor without an id; `item_id` is the page's
-    item (required by similar-items placements)."""
+    item (required by similar-items placements). With `create_visitor` (the widget's
+    requests), an id not known yet gets an anonymous profile at once, so the click on its
+    very first list can already be tied to the person, as their conversions later will."""
     placement = _placements.get(placement_slug, lambda: _placement_load(placement_slug))
     if placement is None:
         raise PlacementNotFound(f"no active placement {placement_slug!r}")
@@ -62,7 +70,7 @@ def recommendations_live(
         raise ItemRequired(f"placement {placement_slug!r} shows similar items: give the item")
     arm = placement_arm(placement, user_id) if user_id else None
     source = arm.source if arm is not None and arm.source != "placement" else placement.source
-    user_pk, entries = _list(placement, source, user_id, item_id)
+    user_pk, entries = _list(placement, source, user_id, item_id, create_visitor)
     k = min(k or placement.count, settings.API_MAX_K)
     return {
         "placement": placement.slug,
@@ -77,7 +85,9 @@ def _placement_load(slug: str) -> Placement | None:
     return Placement.objects.filter(slug=slug, is_active=True).first()
 
 
-def _list(placement: Placement, source: str, user_id: str, item_id: str) -> tuple[int, list]:
+def _list(
+    placement: Placement, source: str, user_id: str, item_id: str, create_visitor: bool
+) -> tuple[int, list]:
     """(user pk or 0, entries tagged with their source), from the cache when it has them."""
     if not user_id:
         return 0, _visitor_entries(placement, item_id)
@@ -99,7 +109,9 @@ def _list(placement: Placement, source: str, user_id: str, item_id: str) -> tupl
     user_pk = EndUser.objects.filter(external_id=user_id).values_list("pk", flat=True).first()
     if user_pk is None:
         # Not known yet: the shared visitor list, until their first events make a profile.
-        return 0, _visitor_entries(placement, item_id)
+        if create_visitor:
+            user_pk = users_get_or_create_anonymous(external_ids={user_id})[user_id]
+        return user_pk or 0, _visitor_entries(placement, item_id)
     served = served_lists(
         placement=placement, user_pks=[user_pk], source=source, item_id=item_id or None
     ).get(user_pk, ServedList())

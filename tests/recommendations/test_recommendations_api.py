@@ -104,7 +104,17 @@ def test_an_unknown_visitor_gets_the_placements_non_personalized_list(trained, s
     assert response.status_code == 200 and len(items) == 3
     assert {entry["source"] for entry in items} == {"trending"}
     assert {_token(entry["url"])["user_id"] for entry in items} == {0}
-    assert not EndUser.objects.filter(external_id="anon-new").exists()  # a GET writes nothing
+    assert not EndUser.objects.filter(external_id="anon-new").exists()  # a server's GET
+
+
+def test_the_widgets_first_request_gives_a_new_visitor_a_profile(trained, public_key):
+    url = f"/api/v1/recommendations/?user=anon-first&placement=for-you&key={public_key}"
+
+    items = APIClient().get(url, HTTP_ORIGIN=SITE).json()["items"]
+
+    visitor = EndUser.objects.get(external_id="anon-first")
+    assert visitor.is_anonymous
+    assert {_token(entry["url"])["user_id"] for entry in items} == {visitor.pk}
 
 
 def test_an_item_made_unavailable_leaves_the_served_list(computed, server):
