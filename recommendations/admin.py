@@ -26,7 +26,7 @@ from recommendations.models import (
     Segment,
     SegmentCondition,
 )
-from recommendations.services.api_keys import api_key_issue
+from recommendations.services.api_keys import api_key_issue, api_keys_revoke, widget_snippet
 from recommendations.services.comparison import NothingToCompare, sources_compare
 from recommendations.services.placements import placement_rule_conflicts, rule_to_engine
 from recommendations.services.preview import PreviewError, placement_preview
@@ -88,25 +88,42 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "prefix", "is_active", "created_at", "last_used_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    readonly_fields = ["prefix", "embed_snippet", "created_at", "last_used_at"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         return [*self.readonly_fields, "kind"] if obj else self.readonly_fields
 
+    @admin.display(description="Embed the widget")
+    def embed_snippet(self, obj: ApiKey) -> str:
+        if obj.kind != ApiKey.Kind.PUBLIC or not obj.published_key:
+            return "—"
+        return format_html(
+            "<pre>{}</pre><div class='help'>Paste the script once per page and a container "
+            "where the list goes; see docs/WIDGET.md.</div>",
+            widget_snippet(api_key=obj.published_key),
+        )
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if not change:
             raw_key = api_key_issue(obj)
-            messages.warning(
-                request,
-                f"The key for “{obj.name}” is {raw_key} — copy it now: it is stored hashed and "
-                "cannot be shown again.",
-            )
+            if obj.kind == ApiKey.Kind.SECRET:
+                messages.warning(
+                    request,
+                    f"The key for “{obj.name}” is {raw_key} — copy it now: it is stored hashed "
+                    "and cannot be shown again.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"The public key for “{obj.name}” is {raw_key}; its page shows it with the "
+                    "snippet that embeds the widget.",
+                )
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        revoked = queryset.update(is_active=False)
+        revoked = api_keys_revoke(keys=queryset)
         self.message_user(request, f"Revoked {revoked} key(s).")
 
 

@@ -5,6 +5,8 @@ stays for staff. External ids are the ids the customer's own systems use; the CS
 the events API and every export speak in them.
 """
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -175,6 +177,30 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.prefix}…)"
+
+    def clean(self) -> None:
+        """Origins are compared with the browser's `Origin` header, so they must be written
+        the way browsers send it: scheme, host and port only."""
+        if not isinstance(self.allowed_origins, list):
+            raise ValidationError(
+                {"allowed_origins": 'A list of origins, like ["https://example.com"].'}
+            )
+        for origin in self.allowed_origins:
+            parts = urlsplit(origin) if isinstance(origin, str) else None
+            if (
+                parts is None
+                or parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or parts.path
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValidationError(
+                    {
+                        "allowed_origins": f"{origin!r} is not an origin: write scheme, host and "
+                        "port only, like https://shop.example or http://localhost:8000."
+                    }
+                )
 
 
 class Placement(models.Model):

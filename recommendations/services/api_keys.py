@@ -72,3 +72,12 @@ def api_key_forget_cached(api_key: ApiKey) -> None:
 
 def _cache_key(key_hash: str) -> str:
     return f"apikey:v1:{key_hash}"
+
+
+def widget_snippet(*, api_key: str, placement: str = "for-you") -> str:
+    """The HTML a site pastes to show a placement with the widget."""
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    return (
+        f'<script src="{base}/static/recsite/widget.js" data-key="{api_key}" async></script>\n'
+        f'<div class="recsite-widget" data-placement="{placement}"></div>'
+    )

@@ -1,4 +1,5 @@
 import re
+from html import escape
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -76,6 +77,23 @@ def test_api_key_created_in_admin_is_shown_once_and_works(admin_client):
         raw_key
         not in admin_client.get(reverse("admin:recommendations_apikey_changelist")).content.decode()
     )
+
+
+def test_a_public_keys_page_shows_the_widget_snippet_a_secret_keys_never_the_key(admin_client):
+    from recommendations.services.api_keys import api_key_create
+
+    public, public_raw = api_key_create(name="site", kind="public")
+    secret, secret_raw = api_key_create(name="backend", kind="secret")
+
+    public_page = admin_client.get(
+        reverse("admin:recommendations_apikey_change", args=[public.pk])
+    ).content.decode()
+    secret_page = admin_client.get(
+        reverse("admin:recommendations_apikey_change", args=[secret.pk])
+    ).content.decode()
+
+    assert escape(f'data-key="{public_raw}"') in public_page and "widget.js" in public_page
+    assert secret_raw not in secret_page and "widget.js" not in secret_page
 
 
 def test_revoke_action_deactivates_keys(admin_client):

@@ -38,3 +38,21 @@ def test_command_rejects_an_unknown_kind():
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("create_api_key", "--name", "x", "--kind", "root")
     assert not ApiKey.objects.exists()
+
+
+def test_a_public_key_is_kept_for_its_embed_snippet_a_secret_key_is_not():
+    public, public_raw = api_key_create(name="site", kind="public")
+    secret, secret_raw = api_key_create(name="backend", kind="secret")
+
+    assert public.published_key == public_raw
+    assert secret.published_key == "" and secret_raw not in str(secret.__dict__)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["https://shop.example/", "shop.example", "https://shop.example/path", "ftp://shop.example", 7],
+)
+def test_allowed_origins_must_be_written_as_browsers_send_them(origin):
+    with pytest.raises(CommandError, match="allowed_origins|not an origin"):
+        call_command("create_api_key", "--name", "x", "--kind", "public", "--origin", origin)
+    assert not ApiKey.objects.exists()

@@ -24,5 +24,8 @@ class Command(BaseCommand):
             api_key, raw_key = api_key_create(name=name, kind=kind, allowed_origins=origins)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
-        self.stderr.write(f"Created {api_key}. Store the key now; it cannot be shown again.")
+        if kind == ApiKey.Kind.SECRET:
+            self.stderr.write(f"Created {api_key}. Store the key now; it cannot be shown again.")
+        else:
+            self.stderr.write(f"Created {api_key}. Admin shows it with the embed snippet.")
         self.stdout.write(raw_key)
