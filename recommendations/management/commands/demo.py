@@ -6,7 +6,7 @@ from bulletins.services.demo import demo_bulletin_send, demo_readers_simulate
 from recommendations.models import EndUser, Placement
 from recommendations.selectors import recommendations_explained
 from recommendations.services.comparison import sources_compare
-from recommendations.services.demo import DemoReport, demo_data_load
+from recommendations.services.demo import DemoReport, demo_data_load, demo_widget_key_ensure
 from recommendations.services.importing import ImportFailed
 from recommendations.services.personalize_double import personalize_double_run
 from recommendations.services.recommending import recommendations_compute_all_in_process
@@ -30,7 +30,13 @@ class Command(BaseCommand):
             f"1. Data: a synthetic publisher, {users} users and {items} items (seed {seed})"
         )
         try:
-            report = demo_data_load(n_users=users, n_items=items, seed=seed, progress=progress)
+            report = demo_data_load(
+                n_users=users,
+                n_items=items,
+                seed=seed,
+                progress=progress,
+                site_url=settings.PUBLIC_BASE_URL,  # item pages on the demo page
+            )
             self._data_summary(report)
             self._heading("2. Training the in-house model")
             version = model_version_train()
@@ -51,9 +57,22 @@ class Command(BaseCommand):
         self._personalize_double()
         run = self._bulletin(progress)
         self._readers(run, report.data.tastes)
+        self._widget()
         self.stdout.write(
             "\nNext: `.venv/bin/python manage.py createsuperuser` and "
             "`.venv/bin/python manage.py runserver`, then open http://127.0.0.1:8000/admin/"
+        )
+
+    def _widget(self) -> None:
+        self._heading("8. The website widget")
+        api_key, created = demo_widget_key_ensure(site_url=settings.PUBLIC_BASE_URL)
+        state = "created" if created else "kept"
+        origins = ", ".join(api_key.allowed_origins)
+        self.stdout.write(f"  public key '{api_key.name}' {state}, allowed on {origins}")
+        self.stdout.write(
+            "  start the server (`.venv/bin/python manage.py runserver`) and open "
+            f"{settings.PUBLIC_BASE_URL.rstrip('/')}/demo/ : the widget for a visitor or any "
+            "user, its clicks, and purchases on the item pages (docs/WIDGET.md)"
         )
 
     def _personalize_double(self) -> None:
