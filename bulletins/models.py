@@ -3,7 +3,7 @@ unsubscribes. A delivery row is the outbox: it is written (with the items it wil
 anything is pushed, claimed before the push and marked with the platform's answer after it."""
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -16,6 +16,19 @@ from recommendations.models import (
     PlacementVariant,
     Segment,
 )
+
+# The service's own secrets: a connection must never send them to its platform's base URL.
+SERVICE_SECRET_VARIABLES = {
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CACHE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "EMAIL_URL",
+    "EMAIL_PLATFORM_OPTIONS",
+}
+SERVICE_SECRET_PREFIXES = ("AWS_", "PERSONALIZE_")
 
 
 class PlatformConnection(models.Model):
@@ -50,6 +63,12 @@ class PlatformConnection(models.Model):
     credential_env = models.CharField(
         max_length=100,
         blank=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z][A-Z0-9_]*$",
+                "The name of an environment variable (capitals, digits, _), not the secret.",
+            )
+        ],
         help_text="Name of the environment variable holding the API key or signing secret.",
     )
 
@@ -69,6 +88,14 @@ class PlatformConnection(models.Model):
         if self.kind in self.SECRET_ARGUMENT and not self.credential_env:
             raise ValidationError(
                 {"credential_env": f"{self.get_kind_display()} needs an API key or secret."}
+            )
+        name = self.credential_env
+        if name in SERVICE_SECRET_VARIABLES or name.startswith(SERVICE_SECRET_PREFIXES):
+            raise ValidationError(
+                {
+                    "credential_env": f"{name} holds one of the service's own secrets; give "
+                    "the platform a variable of its own."
+                }
             )
 
 
@@ -450,3 +477,74 @@ class WidgetEngagement(Placement):
         proxy = True
         verbose_name = "widget engagement"
         verbose_name_plural = "widget engagement"
+
+
+class ErasedContribution(models.Model):
+    """What erased end users (`python manage.py forget_user`) had added to a bulletin's
+    experiment report and its runs' counts, kept as plain counts when their rows went, so the
+    totals stay what they were (`bulletins.services.erasure`). No user, address or id: a row
+    sums every erased user with the same key."""
+
+    class Scope(models.TextChoices):
+        ARM = "arm", "people per arm over all runs"
+        RUN = "run", "people per arm in one run, and the run's deliveries by status"
+        POSITION = "position", "emails per position in one run"
+        DAY = "day", "clicks and conversions per day in one run"
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=10, choices=Scope)
+    run = models.ForeignKey(
+        BulletinRun, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    variant = models.ForeignKey(
+        Variant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField(null=True, blank=True)
+    day = models.DateField(null=True, blank=True)
+    # The run's deliveries by status (scope run), as `run_counts_refresh` recounts them.
+    deliveries = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    # The report's counts (`bulletins.services.reports.Counts`).
+    delivered = models.PositiveIntegerField(default=0)
+    openers = models.PositiveIntegerField(default=0)
+    clickers = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    converters = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+    value = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bulletin", "scope"], name="erased_bulletin_scope")]
+
+    def __str__(self) -> str:
+        return f"erased users' {self.get_scope_display()} for {self.bulletin_id}"
+
+
+class Suppression(models.Model):
+    """An address that asked not to be emailed (this bulletin, or all when `bulletin` is
+    empty) and whose user was erased: only the SHA-256 of the address is kept, so a later
+    import of the same address is still skipped as unsubscribed."""
+
+    email_sha256 = models.CharField(max_length=64)
+    bulletin = models.ForeignKey(
+        Bulletin, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_sha256", "bulletin"], name="suppression_unique_bulletin"
+            ),
+            models.UniqueConstraint(
+                fields=["email_sha256"],
+                condition=models.Q(bulletin__isnull=True),
+                name="suppression_unique_all",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"suppressed {self.email_sha256[:12]}… ({self.bulletin_id or 'all'})"

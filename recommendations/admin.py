@@ -1,5 +1,8 @@
+from collections import Counter
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
@@ -28,6 +31,7 @@ from recommendations.models import (
 )
 from recommendations.services.api_keys import api_key_issue, api_keys_revoke, widget_snippet
 from recommendations.services.comparison import NothingToCompare, sources_compare
+from recommendations.services.erasure import users_forget
 from recommendations.services.placements import placement_rule_conflicts, rule_to_engine
 from recommendations.services.preview import PreviewError, placement_preview
 from recommendations.services.rules import condition_to_engine, item_condition_field_check
@@ -35,6 +39,8 @@ from recommendations.services.training import TrainingError, model_version_activ
 from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
 from recsite.admin_csv import csv_response
 from recsite.admin_forms import ArmsFormSet
+
+FORGET_AT_ONCE = 100
 
 
 @admin.register(EndUser)
@@ -51,6 +57,40 @@ class EndUserAdmin(admin.ModelAdmin):
     search_fields = ["=external_id", "email"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+    actions = ["forget"]
+
+    @admin.action(description="Forget selected users (erase personal data)", permissions=["delete"])
+    def forget(self, request: HttpRequest, queryset: QuerySet[EndUser]):
+        """Asks first (the page lists the users and what goes), then erases each user as
+        `manage.py forget_user` does. More than FORGET_AT_ONCE users: use the command."""
+        count = queryset.count()
+        if count > FORGET_AT_ONCE:
+            self.message_user(
+                request,
+                f"Select at most {FORGET_AT_ONCE} users, or use manage.py forget_user.",
+                messages.ERROR,
+            )
+            return None
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Forget {count} user{'s' if count != 1 else ''}?",
+                "opts": self.model._meta,
+                "users": list(queryset.order_by("pk")),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/recommendations/enduser/forget.html", context)
+        reports = users_forget(users=queryset)
+        removed = Counter()
+        for report in reports:
+            removed.update(report.removed)
+        self.message_user(
+            request,
+            f"Forgot {len(reports)} user(s): {removed['recommendations.Interaction']} events, "
+            f"{removed['bulletins.Delivery']} emails, {removed['bulletins.Click']} clicks and "
+            "the rest of their data are gone; reports keep their totals.",
+        )
+        return None
 
 
 @admin.register(Item)

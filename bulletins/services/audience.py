@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from bulletins.models import Bulletin, Unsubscribe, Variant
+from bulletins.services.erasure import suppressed_emails
 from recommendations.models import EndUser, SegmentMembership
 from recommendations.services.experiments import arm_for
 
@@ -42,10 +43,18 @@ def audience_queryset(bulletin: Bulletin) -> QuerySet[EndUser]:
 
 
 def unsubscribed_pks(bulletin: Bulletin, user_pks: Sequence[int]) -> set[int]:
+    """Users who unsubscribed from the bulletin (or all), and users whose address an erased
+    user had unsubscribed (a `Suppression`: the customer imported it again)."""
     rows = Unsubscribe.objects.filter(user_id__in=list(user_pks)).filter(
         Q(bulletin=bulletin) | Q(bulletin__isnull=True)
     )
-    return set(rows.values_list("user_id", flat=True))
+    addresses = list(
+        EndUser.objects.filter(pk__in=list(user_pks)).exclude(email="").values_list("pk", "email")
+    )
+    suppressed = suppressed_emails(bulletin, [email for _, email in addresses])
+    return set(rows.values_list("user_id", flat=True)) | {
+        pk for pk, email in addresses if email in suppressed
+    }
 
 
 def audience_screen(bulletin: Bulletin, users: QuerySet[EndUser]) -> Screening:

@@ -29,6 +29,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from bulletins.models import Bulletin, BulletinRun, Click, Conversion, Delivery, Open, Variant
+from bulletins.services.erasure import (
+    erased_by_arm,
+    erased_by_day,
+    erased_by_position,
+    erased_by_run,
+)
 from bulletins.stats import Uplift, uplift
 from recommendations.models import Interaction, Placement, PlacementVariant
 
@@ -144,6 +150,16 @@ def _counts_by(deliveries: QuerySet[Delivery], key: str) -> dict:
     return counts
 
 
+def _plus(counts: dict, erased: dict) -> dict:
+    """Counts from the live rows plus what erased users had added (`bulletins.services.erasure`):
+    the totals stay what they were when a user is forgotten."""
+    merged = dict(counts)
+    for key, extra in erased.items():
+        base = merged.get(key, Counts())
+        merged[key] = replace(base, **{name: getattr(base, name) + n for name, n in extra.items()})
+    return merged
+
+
 Arm = Variant | PlacementVariant
 
 
@@ -208,21 +224,24 @@ def experiment_report(*, bulletin: Bulletin, run: BulletinRun | None = None) -> 
         run=run,
         arms=_arm_rows(
             variants,
-            _counts_by(deliveries, "variant_id"),
+            _plus(_counts_by(deliveries, "variant_id"), erased_by_arm(bulletin=bulletin, run=run)),
             key=lambda variant: variant.pk,
             wanted=wanted,
             everyone="as each placement is set",
         ),
         control=control.name if control else None,
         min_detectable_uplift=wanted,
-        by_position=_by_position(deliveries),
-        by_run=_by_run(bulletin, deliveries),
-        by_day=_by_day(deliveries),
+        by_position=_by_position(deliveries, erased=erased_by_position(bulletin=bulletin, run=run)),
+        by_run=_by_run(deliveries, erased=erased_by_run(bulletin=bulletin, run=run)),
+        by_day=_by_day(deliveries, erased=erased_by_day(bulletin=bulletin, run=run)),
     )
 
 
-def _by_position(deliveries: QuerySet[Delivery]) -> list[tuple[int, Counts]]:
-    delivered = deliveries.count()
+def _by_position(
+    deliveries: QuerySet[Delivery], erased: tuple[int, dict] = (0, {})
+) -> list[tuple[int, Counts]]:
+    erased_emails, erased_positions = erased
+    delivered = deliveries.count() + erased_emails
     clicks = _by(
         Click.objects.filter(delivery__in=deliveries, is_human=True),
         "position",
@@ -237,33 +256,44 @@ def _by_position(deliveries: QuerySet[Delivery]) -> list[tuple[int, Counts]]:
         value=Sum("value"),
     )
     positions = sorted(set(clicks) | set(conversions))
-    return [
-        (
-            position,
-            Counts(
-                delivered=delivered,
-                clickers=clicks.get(position, {}).get("people", 0),
-                clicks=clicks.get(position, {}).get("n", 0),
-                converters=conversions.get(position, {}).get("people", 0),
-                conversions=conversions.get(position, {}).get("n", 0),
-                value=float(conversions.get(position, {}).get("value") or 0.0),
-            ),
+    live = {
+        position: Counts(
+            delivered=delivered,
+            clickers=clicks.get(position, {}).get("people", 0),
+            clicks=clicks.get(position, {}).get("n", 0),
+            converters=conversions.get(position, {}).get("people", 0),
+            conversions=conversions.get(position, {}).get("n", 0),
+            value=float(conversions.get(position, {}).get("value") or 0.0),
         )
         for position in positions
-    ]
+    }
+    erased_rows = {position: Counts(delivered=delivered) for position in erased_positions}
+    merged = _plus(erased_rows | live, erased_positions)
+    return sorted(merged.items())
 
 
-def _by_run(bulletin: Bulletin, deliveries: QuerySet[Delivery]) -> list[tuple[BulletinRun, Counts]]:
-    counts = _counts_by(deliveries, "run_id")
+def _by_run(
+    deliveries: QuerySet[Delivery], erased: dict | None = None
+) -> list[tuple[BulletinRun, Counts]]:
+    counts = _plus(_counts_by(deliveries, "run_id"), erased or {})
     runs = BulletinRun.objects.filter(pk__in=list(counts)).order_by("-started_at")
     return [(run, counts[run.pk]) for run in runs]
 
 
-def _by_day(deliveries: QuerySet[Delivery]) -> list[tuple[dt.date, int, int]]:
-    return _daily(
-        (Click.objects.filter(delivery__in=deliveries, is_human=True), "created_at"),
-        (Conversion.objects.filter(click__delivery__in=deliveries), "converted_at"),
-    )
+def _by_day(
+    deliveries: QuerySet[Delivery], erased: dict | None = None
+) -> list[tuple[dt.date, int, int]]:
+    days = {
+        day: (clicks, conversions)
+        for day, clicks, conversions in _daily(
+            (Click.objects.filter(delivery__in=deliveries, is_human=True), "created_at"),
+            (Conversion.objects.filter(click__delivery__in=deliveries), "converted_at"),
+        )
+    }
+    for day, (clicks, conversions) in (erased or {}).items():
+        live_clicks, live_conversions = days.get(day, (0, 0))
+        days[day] = (live_clicks + clicks, live_conversions + conversions)
+    return [(day, *days[day]) for day in sorted(days)]
 
 
 def _daily(*series: tuple[QuerySet, str]) -> list[tuple]:

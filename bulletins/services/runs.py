@@ -36,6 +36,7 @@ from bulletins.services.audience import (
     unsubscribed_pks,
 )
 from bulletins.services.content import deliveries_plan, email_render, items_lookup, message_of
+from bulletins.services.erasure import erased_run_statuses
 from bulletins.services.platforms import bulletin_adapter
 from integrations.platforms import FAILED, RETRYABLE, SENT, PlatformAdapter, SendResult
 from recommendations.services.recommending import Shard
@@ -324,11 +325,12 @@ def run_counts_refresh(run_id: int) -> BulletinRun:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
+    erased = erased_run_statuses(run_id=run_id)  # erased users' deliveries, as counts
     BulletinRun.objects.filter(pk=run_id).update(
-        deliveries=sum(by_status.values()),
-        sent=by_status.get(Delivery.Status.SENT, 0),
-        failed=by_status.get(Delivery.Status.FAILED, 0),
-        cancelled=by_status.get(Delivery.Status.CANCELLED, 0),
+        deliveries=sum(by_status.values()) + erased["deliveries"],
+        sent=by_status.get(Delivery.Status.SENT, 0) + erased["sent"],
+        failed=by_status.get(Delivery.Status.FAILED, 0) + erased["failed"],
+        cancelled=by_status.get(Delivery.Status.CANCELLED, 0) + erased["cancelled"],
         heartbeat_at=timezone.now(),
     )
     return BulletinRun.objects.get(pk=run_id)
