@@ -2,6 +2,8 @@
 shard (prepare, then send) and a chord closes it; a periodic recovery task resumes runs whose
 workers died."""
 
+import logging
+
 from celery import chord, group, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -21,7 +23,9 @@ from bulletins.services.runs import (
     retry_waiting,
     run_shards,
 )
-from recommendations.services.recommending import Shard
+from recommendations.services.recommending import QUEUE_ERRORS, Shard
+
+logger = logging.getLogger(__name__)
 
 
 def run_dispatch(run: BulletinRun) -> None:
@@ -74,7 +78,14 @@ def bulletin_shard_task(run_id: int, pk_from: int, pk_to: int) -> dict:
     return {"prepared": prepared, "sent": counts.sent, "failed": counts.failed}
 
 
-@shared_task(bind=True, time_limit=120, soft_time_limit=110)
+@shared_task(
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+    time_limit=120,
+    soft_time_limit=110,
+)
 def bulletin_run_finish_task(self, run_id: int) -> str:
     run = bulletin_run_finish(run_id=run_id)
     # Run eagerly, the countdown would fire at once, in a loop: there "resume" retries.
@@ -110,11 +121,24 @@ def bulletin_runs_recover_task() -> list[int]:
     max_retries=5,
     time_limit=300,
     soft_time_limit=280,
+    # Nobody reads it; storing none also spares the events API the result backend's 20 s of
+    # reconnecting when Redis is down.
+    ignore_result=True,
 )
 def conversions_attribute_task(event_ids: list[str]) -> int:
     return conversions_attribute(event_ids=event_ids)
 
 
 def conversion_events_enqueue(sender, event_ids: list[str], **kwargs) -> None:
-    """Receiver of `recommendations.signals.conversion_events_stored` (sent after commit)."""
-    conversions_attribute_task.delay(list(event_ids))
+    """Receiver of `recommendations.signals.conversion_events_stored` (sent after commit).
+    With Redis down the events are stored all the same and attributed later by
+    `manage.py attribute_conversions`."""
+    try:
+        conversions_attribute_task.delay(list(event_ids))
+    except QUEUE_ERRORS as error:
+        logger.warning(
+            "Redis unavailable, attribution of %d conversion event(s) not queued; "
+            "`manage.py attribute_conversions --days N` attributes them: %s",
+            len(event_ids),
+            error,
+        )

@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 
 from recommendations.models import ApiKey
 from recommendations.services.api_keys import KEY_PREFIXES, api_key_authenticate
+from recommendations.services.recommending import CACHE_ERRORS
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -92,6 +93,14 @@ class PublicKeyThrottle(throttling.SimpleRateThrottle):
 
     def get_rate(self) -> str:
         return settings.API_PUBLIC_RATE  # read per request, so a settings change applies
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS:
+            # The request history lives in Redis: while it is down public keys go
+            # unthrottled, rather than every widget request failing.
+            return True
 
     def get_cache_key(self, request, view) -> str | None:
         api_key = request.auth

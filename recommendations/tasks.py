@@ -1,11 +1,15 @@
 """Celery tasks: thin wrappers that call services."""
 
-from celery import chord, group, shared_task
+from celery import Task, chord, group, shared_task
 from django.db import InterfaceError, OperationalError
 
 from integrations.personalize.errors import PersonalizeError
 from recommendations.services.importing import data_import
-from recommendations.services.personalize import personalize_run_advance, personalize_run_start
+from recommendations.services.personalize import (
+    personalize_run_advance,
+    personalize_run_fail,
+    personalize_run_start,
+)
 from recommendations.services.recommending import (
     Shard,
     recommendation_run_finish,
@@ -68,7 +72,14 @@ def recommendations_compute_shard_task(run_id: int, pk_from: int, pk_to: int) ->
     return recommendation_shard_compute(run_id=run_id, shard=Shard(pk_from, pk_to))
 
 
-@shared_task(time_limit=60, soft_time_limit=50)
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+    time_limit=60,
+    soft_time_limit=50,
+)
 def recommendation_run_finish_task(run_id: int) -> str:
     return recommendation_run_finish(run_id=run_id).status
 
@@ -90,10 +101,20 @@ def segments_refresh_task(learn: bool = True) -> dict:
     return segments_refresh(learn=learn)
 
 
+class PersonalizeRunTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        """Retries used up, or an error nothing retries: the run fails with the reason. Left
+        "running", nothing would ever advance it again."""
+        run_id = args[0] if args else kwargs["run_id"]
+        attempts = self.request.retries + 1
+        personalize_run_fail(run_id=run_id, reason=f"gave up after {attempts} attempts: {exc}")
+
+
 @shared_task(
+    base=PersonalizeRunTask,
     bind=True,
     acks_late=True,
-    autoretry_for=(PersonalizeError,),
+    autoretry_for=(PersonalizeError, OperationalError, InterfaceError),
     retry_backoff=30,
     retry_backoff_max=1800,
     retry_jitter=True,

@@ -249,7 +249,9 @@ def deliveries_push(
 @transaction.atomic
 def _outcomes_write(deliveries: list[Delivery]) -> None:
     """One short update per row, in one transaction, each only while the row is still ours
-    (a row whose lease ran out may have been claimed again)."""
+    (a row whose lease ran out may have been claimed again). A retry waits from now: the
+    adapter's own retries may have taken most of BULLETIN_RETRY_SECONDS since the claim."""
+    answered_at = timezone.now()
     for delivery in deliveries:
         Delivery.objects.filter(pk=delivery.pk, claim_token=delivery.claim_token).update(
             status=delivery.status,
@@ -257,6 +259,7 @@ def _outcomes_write(deliveries: list[Delivery]) -> None:
             message_id=delivery.message_id,
             sent_at=delivery.sent_at,
             size_bytes=delivery.size_bytes,
+            claimed_at=answered_at,
         )
 
 

@@ -26,6 +26,15 @@ CREDENTIAL_CODES = {
     "AccessDenied",
     "AccessDeniedException",
 }
+# Personalize's own 5xx answers, once botocore's retries are used up: a bad moment of the
+# service, which waiting may fix.
+UNAVAILABLE_CODES = {
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServerException",
+}
 CODE_KINDS = {
     "ResourceNotFoundException": "not_found",
     "InvalidInputException": "invalid",
@@ -46,6 +55,11 @@ class PersonalizeError(Exception):
         super().__init__(message)
         self.kind = kind
         self.code = code
+
+    def __reduce__(self):
+        # Picklable as itself, so Celery hands the error, not a wrapper's repr of it, to
+        # failure handlers and the result backend.
+        return (type(self), (self.kind, str(self)), {"code": self.code})
 
     @property
     def retryable(self) -> bool:
@@ -68,6 +82,11 @@ def personalize_error(operation: str, resource: str, error: Exception) -> Person
         text = error.response.get("Error", {}).get("Message", "") or str(error)
         if code in THROTTLED_CODES:
             return PersonalizeError("throttled", f"{where}: throttled ({text})", code=code)
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in UNAVAILABLE_CODES or status >= 500:
+            return PersonalizeError(
+                "unavailable", f"{where}: {code or f'HTTP {status}'} ({text})", code=code
+            )
         if code in CREDENTIAL_CODES:
             return PersonalizeError("credentials", f"{where}: {code} ({text})", code=code)
         kind = CODE_KINDS.get(code, "failed")

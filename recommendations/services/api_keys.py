@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from recommendations.models import ApiKey
+from recommendations.services.recommending import CACHE_ERRORS
 
 KEY_PREFIXES = {ApiKey.Kind.SECRET: "rs_sk_", ApiKey.Kind.PUBLIC: "rs_pk_"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -46,6 +47,15 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     Every API request asks, so the answer is cached for `API_KEY_CACHE_SECONDS`; saving,
     deleting or revoking a key through the services drops its entry at once."""
     key_hash = api_key_hash(raw_key)
+    try:
+        return _api_key_cached(key_hash)
+    except CACHE_ERRORS:
+        # Redis down: each request looks its key up in the database, and last use is not
+        # recorded until Redis is back (see CACHE_ERRORS).
+        return ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
+
+
+def _api_key_cached(key_hash: str) -> ApiKey | None:
     cache_key = _cache_key(key_hash)
     api_key = cache.get(cache_key)
     if api_key is None:

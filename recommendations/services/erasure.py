@@ -21,7 +21,6 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import transaction
-from redis.exceptions import RedisError
 
 from recommendations.models import (
     EndUser,
@@ -31,6 +30,7 @@ from recommendations.models import (
     SegmentMembership,
 )
 from recommendations.services.recommending import (
+    CACHE_ERRORS,
     SERVED_SOURCES,
     _refresh_pending_key,
     recommendations_cache_key,
@@ -41,7 +41,6 @@ from recommendations.signals import user_forgetting
 logger = logging.getLogger(__name__)
 
 ERASED_REPR = "(erased end user)"
-CACHE_ERRORS = (RedisError, OSError)  # Redis down or restarting
 
 
 @dataclass

@@ -8,8 +8,11 @@ a few milliseconds when the list is cached.
 
 Placements, their arms and item details are read through per-process caches: an edit in
 admin shows within `CONFIG_SECONDS`, an item made unavailable within `ITEM_SECONDS`.
+
+While Redis is down every list comes from the database, a few milliseconds slower.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -21,6 +24,7 @@ from recommendations.selectors import reason_sentence
 from recommendations.services.events import users_get_or_create_anonymous
 from recommendations.services.experiments import placement_arm
 from recommendations.services.recommending import (
+    CACHE_ERRORS,
     recommendations_cache_key,
     served_cache_key,
 )
@@ -30,8 +34,12 @@ from recsite.local_cache import LocalCache
 
 CONFIG_SECONDS = 30
 ITEM_SECONDS = 60
+CACHE_DOWN_LOG_SECONDS = 60
 _placements = LocalCache(seconds=CONFIG_SECONDS, maxsize=1000)
 _items = LocalCache(seconds=ITEM_SECONDS, maxsize=200_000)
+_cache_down_logged = LocalCache(seconds=CACHE_DOWN_LOG_SECONDS, maxsize=1)
+
+logger = logging.getLogger(__name__)
 
 
 class PlacementNotFound(LookupError):
@@ -99,7 +107,7 @@ def _list(
         batch_key = recommendations_cache_key(
             placement_slug=placement.slug, user_external_id=user_id
         )
-    found = cache.get_many([key for key in (batch_key, served_key) if key])
+    found = _cache_get_many([key for key in (batch_key, served_key) if key])
     batch = found.get(batch_key)
     if batch and batch["items"] and "user_pk" in batch:
         return batch["user_pk"], [{**entry, "source": "inhouse"} for entry in batch["items"]]
@@ -115,11 +123,7 @@ def _list(
     served = served_lists(
         placement=placement, user_pks=[user_pk], source=source, item_id=item_id or None
     ).get(user_pk, ServedList())
-    cache.set(
-        served_key,
-        {"user_pk": user_pk, "items": served.items},
-        settings.API_SERVED_CACHE_SECONDS,
-    )
+    _cache_set(served_key, {"user_pk": user_pk, "items": served.items})
     return user_pk, served.items
 
 
@@ -127,11 +131,36 @@ def _visitor_entries(placement: Placement, item_id: str) -> list[dict]:
     key = served_cache_key(
         placement_slug=placement.slug, source="visitor", user_external_id="", item_id=item_id
     )
-    entries = cache.get(key)
+    entries = _cache_get_many([key]).get(key)
     if entries is None:
         entries = visitor_list(placement, item_id=item_id or None).items
-        cache.set(key, entries, settings.API_SERVED_CACHE_SECONDS)
+        _cache_set(key, entries)
     return entries
+
+
+# Redis down answers as a miss, and a list that cannot be cached is served all the same:
+# the API stays up on the database (see CACHE_ERRORS).
+def _cache_get_many(keys: list[str]) -> dict:
+    try:
+        return cache.get_many(keys)
+    except CACHE_ERRORS as error:
+        _cache_down(error)
+        return {}
+
+
+def _cache_set(key: str, value) -> None:
+    try:
+        cache.set(key, value, settings.API_SERVED_CACHE_SECONDS)
+    except CACHE_ERRORS as error:
+        _cache_down(error)
+
+
+def _cache_down(error: Exception) -> None:
+    """One warning a minute per process, not one per request."""
+    _cache_down_logged.get(
+        "warned",
+        lambda: logger.warning("Cache unavailable, lists served from the database: %s", error),
+    )
 
 
 def _items_shown(

@@ -238,6 +238,13 @@ def personalize_lists_store(*, recommendations: pd.DataFrame, model_version: Mod
     return lists_write(users=users, lists=lists, model_version=model_version)
 
 
+def personalize_run_fail(*, run_id: int, reason: str) -> None:
+    """End a run that cannot go on (its retries are used up), unless it has ended already."""
+    run = PersonalizeRun.objects.get(pk=run_id)
+    if run.status == PersonalizeRun.Status.RUNNING:
+        _fail(run, reason)
+
+
 def _fail(run: PersonalizeRun, reason: str) -> None:
     run.status = PersonalizeRun.Status.FAILED
     run.message = reason

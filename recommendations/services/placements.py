@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from recommendations import selectors
 from recommendations.engine import HybridRecommender
@@ -133,9 +134,12 @@ def _strategy_pool(placement: Placement, model: HybridRecommender) -> np.ndarray
 def trending_items(*, days: int, limit: int = TRENDING_POOL) -> pd.Series:
     """Items by their number of events in the last `days` days, most first (cached for a
     few minutes: the count over recent events is the same for every user)."""
-    return cache.get_or_set(
-        f"trending:v1:{days}:{limit}", lambda: _trending_count(days, limit), TRENDING_SECONDS
-    )
+    try:
+        return cache.get_or_set(
+            f"trending:v1:{days}:{limit}", lambda: _trending_count(days, limit), TRENDING_SECONDS
+        )
+    except (RedisError, OSError):  # Redis down (recommending.CACHE_ERRORS): count every time
+        return _trending_count(days, limit)
 
 
 def _trending_pool(placement: Placement) -> pd.Series:

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import RedisError
 from tqdm import tqdm
 
 from recommendations import selectors
@@ -28,6 +30,14 @@ from recommendations.services.placements import placement_lists
 from recommendations.services.training import active_model, model_load
 
 logger = logging.getLogger(__name__)
+
+# Redis holds the cache and the Celery broker. When it is down or restarting the database is
+# still the record, so callers go on without it rather than fail a request or a task whose
+# rows are committed: a cache read that fails is a miss, a cache write that fails leaves the
+# database row to serve, and a refresh that cannot be queued is logged and left to the
+# nightly batch, which recomputes every list.
+CACHE_ERRORS = (RedisError, OSError)
+QUEUE_ERRORS = (BrokerUnavailable, RedisError, OSError)
 
 
 class NoActiveModel(Exception):
@@ -129,7 +139,12 @@ def recommendation_run_finish(*, run_id: int) -> RecommendationRun:
 def recommendations_refresh_user(*, user_pk: int) -> int:
     """Recompute one user's lists from their latest events, without refitting the model."""
     # Events that arrive from now on schedule a new refresh; this one reads what came before.
-    cache.delete(_refresh_pending_key(user_pk))
+    try:
+        cache.delete(_refresh_pending_key(user_pk))
+    except CACHE_ERRORS as error:  # the flag expires on its own
+        logger.warning(
+            "Cache unavailable, refresh flag of user %s left to expire: %s", user_pk, error
+        )
     found = active_model()
     users = users_frame(EndUser.objects.filter(pk=user_pk))
     if found is None or users.empty:
@@ -211,8 +226,15 @@ def lists_write(
     )
 
     def cache_write() -> None:
-        cache.set_many(cached, timeout=settings.RECOMMENDATIONS_CACHE_SECONDS)
-        cache.delete_many(stale)
+        try:
+            cache.set_many(cached, timeout=settings.RECOMMENDATIONS_CACHE_SECONDS)
+            cache.delete_many(stale)
+        except CACHE_ERRORS as error:
+            # The lists are committed and the API falls back to them on a miss; a Redis that
+            # kept its data through the outage serves its older copies until the next batch.
+            logger.warning(
+                "Cache unavailable, %d list(s) stored in the database only: %s", len(cached), error
+            )
 
     transaction.on_commit(cache_write)
     return len(rows)
@@ -226,13 +248,26 @@ def recommendations_refresh_enqueue(*, user_pks: set[int]) -> int:
 
     queued = 0
     for user_pk in user_pks:
-        if cache.add(
-            _refresh_pending_key(user_pk), 1, timeout=settings.REFRESH_DEBOUNCE_SECONDS * 10
-        ):
+        try:
+            if not cache.add(
+                _refresh_pending_key(user_pk), 1, timeout=settings.REFRESH_DEBOUNCE_SECONDS * 10
+            ):
+                continue
+            # Nobody waits for the result: without ignore_result, Celery first subscribes to
+            # it on the result backend, which retries for 20 s when Redis is down.
             recommendations_refresh_user_task.apply_async(
-                (user_pk,), countdown=settings.REFRESH_DEBOUNCE_SECONDS
+                (user_pk,), countdown=settings.REFRESH_DEBOUNCE_SECONDS, ignore_result=True
             )
-            queued += 1
+        except QUEUE_ERRORS as error:
+            # The events are committed; only the early refresh is lost.
+            logger.warning(
+                "Redis unavailable, refresh of %d user(s) not queued; the nightly batch "
+                "recomputes their lists: %s",
+                len(user_pks) - queued,
+                error,
+            )
+            break
+        queued += 1
     return queued
 
 

@@ -8,6 +8,7 @@ from recommendations.models import PersonalizeRun
 from recommendations.services.personalize import (
     PersonalizeNotConfigured,
     personalize_run_advance,
+    personalize_run_fail,
     personalize_run_start,
 )
 from recommendations.tasks import personalize_run_task
@@ -29,12 +30,21 @@ class Command(BaseCommand):
             personalize_run_task.delay_on_commit(run.pk)
             self.stdout.write(f"{run} handed to the workers; follow it in admin.")
             return
+        failures = 0
         while True:
             try:
                 wait = personalize_run_advance(run_id=run.pk)
+                failures = 0
             except PersonalizeError as error:  # retryable: wait and try the step again
-                self.stderr.write(f"{error}; retrying in {settings.PERSONALIZE_POLL_SECONDS} s")
-                wait = settings.PERSONALIZE_POLL_SECONDS
+                failures += 1
+                if failures > personalize_run_task.max_retries:  # as bounded as on workers
+                    reason = f"gave up after {failures} attempts: {error}"
+                    personalize_run_fail(run_id=run.pk, reason=reason)
+                    wait = None
+                else:
+                    seconds = settings.PERSONALIZE_POLL_SECONDS
+                    self.stderr.write(f"{error}; retrying in {seconds} s")
+                    wait = seconds
             run.refresh_from_db()
             self.stdout.write(f"{run}: {run.message}")
             if wait is None:
