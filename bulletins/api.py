@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from bulletins.services.content import connected_content_for
 from recsite.api import ApplicationError
 
+MESSAGE = inline_serializer("NotFound", {"message": serializers.CharField()})
+
 
 class ConnectedContentApi(APIView):
     @extend_schema(
@@ -28,7 +30,9 @@ class ConnectedContentApi(APIView):
                     "merge": serializers.DictField(),
                 },
             ),
-            404: inline_serializer("NotFound", {"message": serializers.CharField()}),
+            401: MESSAGE,
+            403: MESSAGE,
+            404: MESSAGE,
         },
     )
     def get(self, request, slug: str, user_id: str):

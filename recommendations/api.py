@@ -4,7 +4,12 @@
 import json
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,6 +72,17 @@ class RecommendationList(serializers.Serializer):
 ERROR = inline_serializer(
     "Error", {"message": serializers.CharField(), "errors": serializers.DictField(required=False)}
 )
+# What every key-checked endpoint may answer besides its own codes.
+KEY_ERRORS = {401: ERROR, 403: ERROR, 429: ERROR}
+EVENTS_STORED = inline_serializer(
+    "EventsStored",
+    {
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
 KEY_PARAMETER = OpenApiParameter(
     "key",
     str,
@@ -86,7 +102,7 @@ class RecommendationListApi(APIView):
         description="Served from the cache; on a miss computed for that user, then the "
         "placement's fallbacks. Secret keys, or public keys from their allowed origins.",
         parameters=[RecommendationQuery, KEY_PARAMETER],
-        responses={200: RecommendationList, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: RecommendationList, 400: ERROR, 404: ERROR, **KEY_ERRORS},
     )
     def get(self, request):
         query = RecommendationQuery(data=request.query_params)
@@ -130,6 +146,7 @@ class IdentifyApi(APIView):
                 {"user_id": serializers.CharField(), "merged_events": serializers.IntegerField()},
             ),
             400: ERROR,
+            **KEY_ERRORS,
         },
     )
     def post(self, request):
@@ -152,8 +169,11 @@ def _json_body(request):
     calls send JSON as text/plain."""
     try:
         return json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApplicationError(f"Body is not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:
+        # ValueError: not JSON, not UTF-8, or an integer of more than 4,300 digits;
+        # RecursionError: nested deeper than Python's stack.
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise ApplicationError(f"Body is not valid JSON: {reason}") from None
 
 
 class EventCreateApi(APIView):
@@ -173,17 +193,15 @@ class EventCreateApi(APIView):
         request={"application/json": {"type": "array", "items": {"type": "object"}}},
         parameters=[KEY_PARAMETER],
         responses={
-            200: inline_serializer(
-                "EventsStored",
-                {
-                    "accepted": serializers.IntegerField(),
-                    "duplicates": serializers.IntegerField(),
-                    "rejected": serializers.IntegerField(),
-                    "errors": serializers.ListField(child=serializers.DictField()),
-                },
+            200: EVENTS_STORED,
+            # Some events rejected (the counts), or a body that is not a batch (Error).
+            400: PolymorphicProxySerializer(
+                component_name="EventsRejected",
+                serializers=[EVENTS_STORED, ERROR],
+                resource_type_field_name=None,
             ),
-            400: ERROR,
             413: ERROR,
+            **KEY_ERRORS,
         },
     )
     def post(self, request):

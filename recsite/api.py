@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -49,3 +50,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"message": str(response.data["detail"])}
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 404: under /api/ in JSON like every API answer (clients parse them all as
+    JSON), elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "Not found."}, status=404)
+    return page_not_found(request, exception)

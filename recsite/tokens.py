@@ -107,7 +107,7 @@ def token_read(kind: str, token: str) -> dict[str, Any]:
         raise InvalidToken("bad token signature")
     try:
         values = json.loads(_b64decode(body))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidToken("malformed token payload") from exc
     names = KINDS[kind]
     if not isinstance(values, list) or len(values) != len(names):

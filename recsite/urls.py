@@ -16,3 +16,7 @@ urlpatterns = [
     path("demo/items/<str:external_id>/", recommendations_views.demo_item, name="demo-item"),
     path("", include("bulletins.urls")),
 ]
+
+
+# Under /api/ a URL no route matches answers in JSON, like the API (recsite.api.not_found).
+handler404 = "recsite.api.not_found"

@@ -14,6 +14,7 @@ from django.utils.crypto import salted_hmac
 from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
 from recommendations.models import EndUser, Item, Placement, PlacementVariant
+from recommendations.services.events import InvalidValue, text_check
 from recsite import tokens
 
 USER_AGENT_CHARS = 500
@@ -99,13 +100,15 @@ def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> st
     """A widget link's click: recorded with its placement, experiment arm, user, position and
     source. The reader goes to the item's own URL, without UTM parameters: they are on the
     site already, and UTM parameters on internal links would start a new analytics session."""
+    if not _widget_payload_valid(payload):
+        raise LinkNotFound("no such recommendation")
     placement = Placement.objects.filter(pk=payload["placement_id"]).first()
-    if placement is None or not isinstance(payload["position"], int):
+    if placement is None:
         raise LinkNotFound("no such recommendation")
     item, url = _web_url(payload["item_id"])
-    user_id = payload["user_id"] if isinstance(payload["user_id"], int) else 0
+    user_id = payload["user_id"]
     user = EndUser.objects.filter(pk=user_id).first() if user_id else None
-    variant_id = payload["variant_id"] if isinstance(payload["variant_id"], int) else 0
+    variant_id = payload["variant_id"]
     # An arm of another placement (or one deleted since) is no arm of this click.
     variant = (
         PlacementVariant.objects.filter(pk=variant_id, placement=placement).first()
@@ -132,6 +135,24 @@ def _widget_click(payload: dict, *, method: str, user_agent: str, ip: str) -> st
         source=str(payload["source"])[:20],
     )
     return url
+
+
+def _widget_payload_valid(payload: dict) -> bool:
+    """Each field of the type and range it is stored as: the signature proves the token is
+    ours, not that every version of the code that signed it wrote what this one reads."""
+    whole = [payload[name] for name in ("placement_id", "user_id", "position", "variant_id")]
+    if any(type(value) is not int for value in whole):  # bool is not an id
+        return False
+    if not 1 <= payload["position"] <= 32767:  # Click.position is a small integer
+        return False
+    if not isinstance(payload["source"], str) or type(payload["item_id"]) not in (str, int):
+        return False
+    try:
+        text_check(payload["source"], "source")
+        text_check(str(payload["item_id"]), "item_id")
+    except InvalidValue:  # a NUL or a lone surrogate: no database stores or finds it
+        return False
+    return True
 
 
 def _rules() -> MachineRules:

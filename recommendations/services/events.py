@@ -32,7 +32,41 @@ EVENT_FIELDS = {
 
 
 class InvalidValue(ValueError):
-    """A value that cannot be used; the message says why, for the error report."""
+    """A value that cannot be used; the message says why, for the error report. `field`
+    names the field when the message cannot start with it (a field name of the client's)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def text_check(text: str, name: str) -> str:
+    """`text`, or InvalidValue if no database can store it: a NUL character (PostgreSQL) or
+    a lone surrogate (not UTF-8 at all)."""
+    if "\x00" in text:
+        raise InvalidValue(f"{name} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(f"{name} contains an unpaired surrogate (not valid Unicode)") from None
+    return text
+
+
+def json_check(value: Any, name: str) -> Any:
+    """`value` (parsed JSON), or InvalidValue if a database cannot store it: unstorable text
+    in a key or a string, or NaN/Infinity (not JSON; PostgreSQL refuses them)."""
+    if isinstance(value, str):
+        text_check(value, name)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValue(f"{name} holds {value!r}, which is not JSON")
+    elif isinstance(value, list):
+        for item in value:
+            json_check(item, name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            text_check(key, name)
+            json_check(item, name)
+    return value
 
 
 def timestamp_parse(value: Any) -> datetime:
@@ -40,22 +74,31 @@ def timestamp_parse(value: Any) -> datetime:
     if isinstance(value, bool) or value is None or value == "":
         raise InvalidValue("a timestamp is required (unix seconds or ISO 8601)")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer past the float range
+            raise InvalidValue("timestamp is out of range") from None
     else:
         text = str(value).strip()
         try:
             seconds = float(text)
         except ValueError:
-            parsed = parse_datetime(text)
+            try:
+                parsed = parse_datetime(text)
+            except ValueError as error:  # well formed, but no such date, time or offset
+                raise InvalidValue(f"impossible timestamp {text[:40]!r}: {error}") from None
             if parsed is None:
                 raise InvalidValue(
                     f"unparsable timestamp {text[:40]!r}: use unix seconds or ISO 8601"
                 ) from None
             if timezone.is_naive(parsed):
                 parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:  # before year 1 or after 9999 once in UTC
+                raise InvalidValue(f"timestamp {text[:40]!r} is out of range") from None
     if not math.isfinite(seconds) or not 0 <= seconds < 253402300800:
-        raise InvalidValue(f"timestamp {value!r} is out of range")
+        raise InvalidValue(f"timestamp {str(value)[:40]!r} is out of range")
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
@@ -67,7 +110,7 @@ def external_id_clean(value: Any, name: str) -> str:
         raise InvalidValue(f"{name} is required")
     if len(text) > MAX_ID_LENGTH:
         raise InvalidValue(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    return text
+    return text_check(text, name)
 
 
 def event_value_clean(value: Any) -> float | None:
@@ -77,8 +120,8 @@ def event_value_clean(value: Any) -> float | None:
         raise InvalidValue("event_value must be a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidValue(f"event_value {value!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValue(f"event_value {str(value)[:40]!r} is not a number") from None
     if not math.isfinite(number):
         raise InvalidValue("event_value must be finite")
     return number
@@ -121,10 +164,15 @@ def _event_clean(raw: Any, event_types: dict[str, EventType], now: datetime) -> 
     """A validated event, or InvalidValue naming the field (as `field: reason`)."""
     if not isinstance(raw, dict):
         raise InvalidValue("event: each event must be a JSON object")
+    for key in raw:
+        try:
+            text_check(key, "a field name")
+        except InvalidValue as error:
+            raise InvalidValue(f"event: {error}") from None
     unknown = sorted(set(raw) - EVENT_FIELDS)
     if unknown:
         raise InvalidValue(
-            f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(EVENT_FIELDS))})"
+            f"unknown field (allowed: {', '.join(sorted(EVENT_FIELDS))})", field=unknown[0]
         )
     cleaned: dict[str, Any] = {}
     for name in ("user_id", "item_id"):
@@ -153,7 +201,10 @@ def _event_clean(raw: Any, event_types: dict[str, EventType], now: datetime) -> 
     context = raw.get("context") or {}
     if not isinstance(context, dict):
         raise InvalidValue("context: must be a JSON object")
-    cleaned["context"] = context
+    try:
+        cleaned["context"] = json_check(context, "context")
+    except InvalidValue as error:
+        raise InvalidValue(f"context: {error}") from None
     if raw.get("event_id") in (None, ""):
         cleaned["event_id"] = event_id_derive(
             user_id=cleaned["user_id"],
@@ -170,8 +221,12 @@ def _event_clean(raw: Any, event_types: dict[str, EventType], now: datetime) -> 
     return cleaned
 
 
-def _reject(result: EventIntakeResult, index: int, message: str) -> None:
-    field_name, _, reason = message.partition(": ")
+def _reject(result: EventIntakeResult, index: int, error: InvalidValue | str) -> None:
+    message = str(error)
+    if getattr(error, "field", None) is not None:
+        field_name, reason = error.field, message
+    else:
+        field_name, _, reason = message.partition(": ")
     result.rejected += 1
     result.errors.append({"index": index, "field": field_name, "message": reason or message})
 
@@ -192,7 +247,7 @@ def events_ingest(*, events: list[Any], source: str = Interaction.Source.API) ->
         try:
             valid.append((index, _event_clean(raw, event_types, now)))
         except InvalidValue as error:
-            _reject(result, index, str(error))
+            _reject(result, index, error)
 
     item_pks = dict(
         Item.objects.filter(external_id__in={event["item_id"] for _, event in valid}).values_list(

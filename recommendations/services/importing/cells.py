@@ -1,5 +1,6 @@
 """Cell parsers: a cell's text to a field value, or InvalidValue saying why not."""
 
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -86,5 +87,11 @@ def moment(cell: str) -> datetime | None:
     return timestamp_parse(text) if text else None
 
 
-def number(text: str) -> int | float:
-    return float(text) if "." in text else int(text)
+def number(text: str) -> int | float | str:
+    """A plain number's value; the text itself when it has no value JSON keeps: more digits
+    than int() converts (4,300), or a decimal past the float range."""
+    try:
+        value = float(text) if "." in text else int(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int) or math.isfinite(value) else text

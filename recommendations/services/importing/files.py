@@ -4,13 +4,14 @@ chunks indexed by physical line number."""
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.parsers import TextFileReader
 
 from integrations.storage import StorageError, local_copy
 
@@ -70,6 +71,12 @@ def _utf8_scan(source: str, path: Path) -> tuple[int, bool]:
                 raise ImportFailed(
                     f"{source} line {line}: not UTF-8 (byte 0x{bad:02x}); save the file as UTF-8"
                 ) from None
+            if b"\x00" in block:
+                line = newlines + block[: block.index(b"\x00")].count(b"\n") + 1
+                raise ImportFailed(
+                    f"{source} line {line}: a NUL byte (0x00), so not UTF-8 text (UTF-16?); "
+                    "save the file as UTF-8"
+                )
             newlines += block.count(b"\n")
             has_quotes = has_quotes or b'"' in block
             size += len(block)
@@ -104,17 +111,29 @@ def _header_read(source: str, path: Path) -> list[str]:
 def frames(csv_file: CsvFile, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pd.DataFrame, int]]:
     """The data rows in chunks, indexed by physical line number, blank lines left out;
     with each chunk, how many physical lines it took."""
-    reader = pd.read_csv(
-        csv_file.path,
-        chunksize=chunk_rows,
-        dtype=str,
-        keep_default_na=False,
-        skip_blank_lines=False,  # keeps row positions in step with physical lines
-        encoding="utf-8-sig",
+    # pandas tokenizes the first rows as soon as the reader is made: errors there too.
+    reader = _parser_errors_named(
+        lambda: pd.read_csv(
+            csv_file.path,
+            chunksize=chunk_rows,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,  # keeps row positions in step with physical lines
+            encoding="utf-8-sig",
+        ),
+        csv_file,
     )
     next_line = 2
-    with reader:
-        for frame in _parser_errors_named(reader, csv_file.source):
+    with closing(reader):
+        for frame in reader:
+            if not isinstance(frame.index, pd.RangeIndex):
+                # A first row with one field more than the header: pandas made its first
+                # field the index and shifted every value one column left.
+                fields = len(csv_file.header)
+                raise ImportFailed(
+                    f"{csv_file.source} line {_record_line(csv_file.path, 2)}: "
+                    f"{fields + 1} fields where the header has {fields}"
+                )
             frame = frame.fillna("")
             frame.columns = csv_file.columns
             spans = _row_spans(frame) if csv_file.has_quotes else np.ones(len(frame), np.int64)
@@ -125,17 +144,40 @@ def frames(csv_file: CsvFile, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pd
             yield frame[(frame != "").any(axis=1)], consumed
 
 
-def _parser_errors_named(reader: Iterable[pd.DataFrame], source: str) -> Iterator[pd.DataFrame]:
+def _parser_errors_named(
+    make_reader: Callable[[], TextFileReader], csv_file: CsvFile
+) -> Iterator[pd.DataFrame]:
+    source = csv_file.source
     try:
-        yield from reader
+        with make_reader() as reader:
+            yield from reader
     except pd.errors.ParserError as error:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if found:
-            expected, line, saw = found.groups()
+            expected, record, saw = found.groups()
+            line = _record_line(csv_file.path, int(record))
             raise ImportFailed(
                 f"{source} line {line}: {saw} fields where the header has {expected}"
             ) from None
         raise ImportFailed(f"{source}: malformed CSV: {error}") from None
+
+
+def _record_line(path: Path, record: int) -> int:
+    """The line the `record`-th record (1 is the header) starts on, counted as the rows'
+    lines are: pandas counts records, and a quoted cell may hold line breaks."""
+    try:
+        before = pd.read_csv(
+            path,
+            nrows=max(record - 2, 0),
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+            index_col=False,
+        )
+    except (pd.errors.ParserError, ValueError):
+        return record
+    return 2 + int(_row_spans(before.fillna("")).sum())
 
 
 def _row_spans(frame: pd.DataFrame) -> np.ndarray:
