@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.fields import SkipField
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,6 +44,26 @@ class RecommendationQuery(serializers.Serializer):
         default="",
         help_text="The page's item, for similar-items placements.",
     )
+
+
+# Bound once: a serializer deep-copies its fields on every instantiation, which cost the
+# recommendations API a third of a millisecond a request.
+_QUERY_FIELDS = RecommendationQuery().fields
+
+
+def _query_parameters(params) -> dict:
+    """The recommendations query, validated by `RecommendationQuery`'s fields."""
+    values, errors = {}, {}
+    for name, query_field in _QUERY_FIELDS.items():
+        try:
+            values[name] = query_field.run_validation(query_field.get_value(params))
+        except SkipField:
+            continue
+        except serializers.ValidationError as error:
+            errors[name] = error.detail
+    if errors:
+        raise serializers.ValidationError(errors)
+    return values
 
 
 class RecommendedItem(serializers.Serializer):
@@ -105,14 +126,13 @@ class RecommendationListApi(APIView):
         responses={200: RecommendationList, 400: ERROR, 404: ERROR, **KEY_ERRORS},
     )
     def get(self, request):
-        query = RecommendationQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = _query_parameters(request.query_params)
         try:
             answer = recommendations_live(
-                placement_slug=query.validated_data["placement"],
-                user_id=query.validated_data["user"].strip(),
-                k=query.validated_data.get("k"),
-                item_id=query.validated_data["item"].strip(),
+                placement_slug=query["placement"],
+                user_id=query["user"].strip(),
+                k=query.get("k"),
+                item_id=query["item"].strip(),
                 create_visitor=request.auth.kind == ApiKey.Kind.PUBLIC,
             )
         except PlacementNotFound as error:

@@ -92,8 +92,8 @@ def recommendation_run_finish_task(run_id: int) -> str:
     time_limit=60,
     soft_time_limit=50,
 )
-def recommendations_refresh_user_task(user_pk: int) -> int:
-    return recommendations_refresh_user(user_pk=user_pk)
+def recommendations_refresh_users_task(user_pks: list[int]) -> int:
+    return sum(recommendations_refresh_user(user_pk=user_pk) for user_pk in user_pks)
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3540)

@@ -45,6 +45,10 @@ class LocalCache:
                     found[key] = self._entries[key] = loaded.get(key)
         return found
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -109,7 +109,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "recsite.cache.RedisCache",  # Django's, reusing its client
             "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="recsite"),
             "TIMEOUT": env.int("CACHE_TIMEOUT", default=24 * 3600),

@@ -9,9 +9,13 @@ from django.utils import timezone
 
 from recommendations.models import ApiKey
 from recommendations.services.recommending import CACHE_ERRORS
+from recsite.local_cache import LocalCache
 
 KEY_PREFIXES = {ApiKey.Kind.SECRET: "rs_sk_", ApiKey.Kind.PUBLIC: "rs_pk_"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+LOCAL_SECONDS = 5
+_local_keys = LocalCache(seconds=LOCAL_SECONDS, maxsize=10_000)
+_uses_recorded = LocalCache(seconds=LAST_USED_RESOLUTION.total_seconds(), maxsize=10_000)
 
 
 def api_key_hash(raw_key: str) -> str:
@@ -44,39 +48,48 @@ def api_key_create(
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching `raw_key`, or None. Records when it was last used.
 
-    Every API request asks, so the answer is cached for `API_KEY_CACHE_SECONDS`; saving,
-    deleting or revoking a key through the services drops its entry at once."""
+    Every API request asks, so each process keeps the answer for `LOCAL_SECONDS`, over the
+    shared cache (`API_KEY_CACHE_SECONDS`), over the database. Saving, deleting or revoking a
+    key through the services drops it from the shared cache and this process's at once, so it
+    stops working everywhere within `LOCAL_SECONDS`."""
     key_hash = api_key_hash(raw_key)
-    try:
-        return _api_key_cached(key_hash)
-    except CACHE_ERRORS:
-        # Redis down: each request looks its key up in the database, and last use is not
-        # recorded until Redis is back (see CACHE_ERRORS).
-        return ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
-
-
-def _api_key_cached(key_hash: str) -> ApiKey | None:
-    cache_key = _cache_key(key_hash)
-    api_key = cache.get(cache_key)
-    if api_key is None:
-        api_key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first() or False
-        cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
-    if not api_key:
-        return None
-    if cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_RESOLUTION.total_seconds()):
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    api_key = _local_keys.get(key_hash, lambda: _api_key_shared(key_hash))
+    if api_key is not None:
+        # At most one write a minute per key and process.
+        _uses_recorded.get(api_key.pk, lambda: _use_record(api_key.pk))
     return api_key
+
+
+def _api_key_shared(key_hash: str) -> ApiKey | None:
+    cache_key = _cache_key(key_hash)
+    try:
+        api_key = cache.get(cache_key)
+        if api_key is None:
+            api_key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first() or False
+            cache.set(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
+    except CACHE_ERRORS:
+        # Redis down: the database answers (see CACHE_ERRORS).
+        api_key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
+    return api_key or None
+
+
+def _use_record(pk: int) -> bool:
+    ApiKey.objects.filter(pk=pk).update(last_used_at=timezone.now())
+    return True
 
 
 def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
     hashes = list(keys.values_list("key_hash", flat=True))
     revoked = keys.update(is_active=False)
+    for key_hash in hashes:
+        _local_keys.discard(key_hash)
     cache.delete_many([_cache_key(key_hash) for key_hash in hashes])
     return revoked
 
 
 def api_key_forget_cached(api_key: ApiKey) -> None:
     """Drop a key's cached lookup (after it was saved or deleted)."""
+    _local_keys.discard(api_key.key_hash)
     cache.delete(_cache_key(api_key.key_hash))
 
 

@@ -134,7 +134,7 @@ def redis_everywhere(own_redis, settings, transactional_db) -> Iterator[RedisSer
     production where one Redis holds all three; tasks go to the broker, not run in-process."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "recsite.cache.RedisCache",
             "LOCATION": own_redis.url,
             "KEY_PREFIX": "faults",
         }
