@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift bench-scale clean
+.PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift bench-api bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 # Benchmarks write their tables into benchmarks/RESULTS.md. bench-scale (about 12 minutes,
 # 1M users) is left out of `bench`.
-bench: bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift
+bench: bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift bench-api
 
 bench-movielens: $(STAMP)
 	$(BIN)/python benchmarks/movielens.py
@@ -47,6 +47,14 @@ bench-bulletins: $(STAMP)
 
 bench-uplift: $(STAMP)
 	$(BIN)/python benchmarks/uplift_coverage.py
+
+# bench-api (about 8 minutes) needs PostgreSQL on 127.0.0.1:5432 (role postgres, allowed to
+# create databases; or BENCH_POSTGRES_URL), Redis on 127.0.0.1:6379 (its database 14 is
+# emptied; or BENCH_REDIS_URL) and Node.js 18+ for the load generator; it says which is missing
+# and stops before doing anything. It creates and drops the database recsite_bench_api and runs
+# gunicorn on a free port of 127.0.0.1. `--scenario events` measures the events API instead.
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api_latency.py
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
