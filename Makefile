@@ -55,6 +55,7 @@ bench-uplift: $(STAMP)
 # gunicorn on a free port of 127.0.0.1. `--scenario events` measures the events API instead.
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/api_latency.py
+	$(BIN)/python benchmarks/api_latency.py --scenario events --batch 500 --rates 2500,5000,7500,10000
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
