@@ -1,19 +1,16 @@
 """Shared pieces of the hostile-input tests: Hypothesis settings, a per-example rollback, row
-counts, API clients with keys, and the list of bugs found and not fixed yet."""
+counts and API clients with keys."""
 
 import os
 from contextlib import contextmanager
 
 import pytest
 from django.apps import apps
-from django.conf import settings as django_settings
 from django.db import transaction
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 
 from recommendations.services.api_keys import api_key_create
-
-ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 # Every property test: no deadline (the first example pays for warm caches), no example
 # database in the work tree, and the function-scoped `db` fixture shared by all examples on
@@ -96,26 +93,3 @@ def secret_client(db, unthrottled):
 @pytest.fixture
 def public_client(db, unthrottled):
     return key_client("public")
-
-
-# Bugs the hostile tests found that are not fixed yet, by id (see docs/RELIABILITY.md,
-# "Hostile input"). While a bug is listed, its regression test is an expected failure
-# (`xfail_while_open`) and the property tests hold back the inputs that trigger it; the fix
-# removes the entry, and both then check the fixed behaviour.
-OPEN_BUGS: dict[str, str] = {}
-
-
-def bug_open(bug: str) -> bool:
-    return bug in OPEN_BUGS
-
-
-def xfail_while_any_open(*bugs: str) -> pytest.MarkDecorator:
-    still_open = [bug for bug in bugs if bug in OPEN_BUGS]
-    reason = "; ".join(OPEN_BUGS[bug] for bug in still_open)
-    return pytest.mark.xfail(bool(still_open), reason=reason, strict=True)
-
-
-def xfail_while_open(bug: str, *, only_on_postgres: bool = False) -> pytest.MarkDecorator:
-    """Expected to fail while `bug` is open (on PostgreSQL only, for a bug SQLite hides)."""
-    failing = bug in OPEN_BUGS and (ON_POSTGRES or not only_on_postgres)
-    return pytest.mark.xfail(failing, reason=OPEN_BUGS.get(bug, ""), strict=True)
