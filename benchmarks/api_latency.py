@@ -11,6 +11,12 @@ Scenarios:
 - `latency` (default): `GET /api/v1/recommendations/` for a random user per request, at each
   rate of `--rates`, one after the other; the curve of p50/p90/p99/max as the rate rises, and
   the verdict at `--target-rate` (p99 at most `--target-p99-ms`).
+- `latency-batch`: the `latency` load at `--rates` (default 250 and the target rate) while
+  `manage.py recommend --all` recomputes every user's lists beside it (in process, BLAS/OpenMP
+  threads limited to 1, at `nice -n 19`; at the target rate also without nice and at
+  SCHED_IDLE), from the end of each step's warm-up to its end, started again whenever it
+  finishes; reports where the batch runs lay over each measured window and the verdict at the
+  target rate.
 - `events`: `POST /api/v1/events/` in batches of `--batch` new events, at each events/s rate
   of `--rates`; checks that every event answered 200 is stored (count in = count stored).
 
@@ -18,8 +24,8 @@ Add one: a function that returns a `Scenario` (the plan for the load generator, 
 a check to run after them) and its name in `SCENARIOS`; `Scenario.background` runs a command
 beside the load (e.g. a batch recomputation).
 
-    python benchmarks/api_latency.py [--scenario latency|events] [--short] [--rates 100,500]
-        [--duration 20] [--warmup 5] [--server gthread:2:4] [--compare sync:3]
+    python benchmarks/api_latency.py [--scenario latency|latency-batch|events] [--short]
+        [--rates 100,500] [--duration 20] [--warmup 5] [--server gthread:2:4] [--compare sync:3]
         [--users 20000] [--items 4000] [--no-write] [--json FILE]
 
 Needs PostgreSQL (`BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/postgres:
@@ -441,6 +447,10 @@ class Step:
     arrivals: str = "uniform"
     per_request: int = 1  # events per request (events scenario)
     curve: bool = True  # a step of the rising curve (which stops once saturated)
+    # Run the scenario's background command beside this step, from the end of its warm-up to
+    # its end (again and again if it finishes sooner), behind this prefix (e.g. `nice -n 19`;
+    # [] for none). None: no background command in this step.
+    background_prefix: list[str] | None = None
 
 
 @dataclass
@@ -450,37 +460,108 @@ class Scenario:
     steps: list[Step]
     check: Callable[[list[dict]], dict] = lambda results: {}
     probe: dict | None = None  # the request tried by hand first (default: the plan's first)
-    background: list[str] | None = None  # a command run beside the load (issue 9)
+    # A command run beside the load (issue 9): once, beside every step, when no step has a
+    # `background_prefix`; otherwise beside each step that has one, after its warm-up.
+    background: list[str] | None = None
+    background_env: dict[str, str] | None = None  # added to its environment
     stop_when_saturated: bool = True
 
 
-def step_run(server: Server, plan_file: Path, step: Step) -> dict:
+@dataclass
+class BackgroundRun:
+    started: float  # seconds from the start of the step
+    ended: float | None = None
+    returncode: int | None = None
+    killed: bool = False
+    summary: str = ""
+
+
+class BackgroundLoop:
+    """Runs a command again and again from `delay` seconds after `origin` until stopped; keeps
+    when each run started and ended (seconds from `origin`) and how it ended."""
+
+    def __init__(self, command: list[str], env: dict[str, str], origin: float, delay: float):
+        import threading
+
+        self.command, self.env, self.origin, self.delay = command, env, origin, delay
+        self.runs: list[BackgroundRun] = []
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _now(self) -> float:
+        return time.monotonic() - self.origin
+
+    def _loop(self) -> None:
+        if self.stopping.wait(max(0.0, self.delay - self._now())):
+            return
+        while not self.stopping.is_set():
+            run = BackgroundRun(started=self._now())
+            self.runs.append(run)
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=REPO,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            output, _ = self.process.communicate()
+            run.ended, run.returncode = self._now(), self.process.returncode
+            run.killed = self.stopping.is_set()
+            lines = [line for line in (output or "").splitlines() if line.strip()]
+            run.summary = lines[-1] if lines else ""
+            if run.returncode != 0 and not run.killed:
+                print(f"  background command failed ({run.returncode}): {output[-2000:]}")
+                return
+
+    def stop(self) -> list[BackgroundRun]:
+        self.stopping.set()
+        if self.process is not None:
+            background_stop(self.process)
+        self.thread.join(timeout=60)
+        return self.runs
+
+
+def step_run(
+    server: Server, plan_file: Path, step: Step, background: tuple[list[str], dict] | None = None
+) -> dict:
+    """One step of load; `background` (command, environment) runs beside it after warm-up."""
     load_before = os.getloadavg()
     cpu_before, (busy_before, total_before) = server.cpu_seconds(), machine_busy_seconds()
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            "node",
-            str(LOADGEN),
-            str(plan_file),
-            "--rate",
-            str(step.rate),
-            "--duration",
-            str(step.duration),
-            "--warmup",
-            str(step.warmup),
-            "--arrivals",
-            step.arrivals,
-            "--start",
-            str(step.start),
-            "--url",
-            server.url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=step.duration + step.warmup + 120,
-    )
-    elapsed = time.monotonic() - started
+    loop = None
+    if background is not None and step.background_prefix is not None:
+        command, env = background
+        loop = BackgroundLoop([*step.background_prefix, *command], env, started, step.warmup)
+    try:
+        done = subprocess.run(
+            [
+                "node",
+                str(LOADGEN),
+                str(plan_file),
+                "--rate",
+                str(step.rate),
+                "--duration",
+                str(step.duration),
+                "--warmup",
+                str(step.warmup),
+                "--arrivals",
+                step.arrivals,
+                "--start",
+                str(step.start),
+                "--url",
+                server.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=step.duration + step.warmup + 120,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        runs = loop.stop() if loop is not None else None
     if done.returncode != 0:
         raise BenchError(f"the load generator failed: {done.stderr.strip()}")
     result = json.loads(done.stdout)
@@ -498,6 +579,14 @@ def step_run(server: Server, plan_file: Path, step: Step) -> dict:
         * (os.cpu_count() or 1),
         generator_cores=result["generator_cpu_share"],
     )
+    if runs is not None:
+        result["background"] = {
+            "command": shlex.join([*step.background_prefix, *background[0]]),
+            # the measured window, conservatively: from the end of the warm-up (counted from
+            # launching the generator, which starts its clock a little later) to its exit
+            "window": [step.warmup, elapsed],
+            "runs": [vars(r) for r in runs],
+        }
     return result
 
 
@@ -644,7 +733,47 @@ def scenario_events(info: dict, secret: str, args: argparse.Namespace) -> Scenar
     return Scenario("events", plan, steps, check=check, probe=probe)
 
 
-SCENARIOS = {"latency": scenario_latency, "events": scenario_events}
+BATCH_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+NICE = ["nice", "-n", "19"]
+IDLE = ["chrt", "--idle", "0"]
+
+
+def scenario_latency_batch(info: dict, secret: str, args: argparse.Namespace) -> Scenario:
+    """The latency load while `manage.py recommend --all` recomputes every user's lists (in
+    process, eager) beside it, from the end of each step's warm-up to its end: at low CPU
+    priority (`nice -n 19`) at each rate, then once more at the target rate without nice;
+    BLAS/OpenMP threads limited to 1 in both. A row without the batch first, for reference."""
+    base = scenario_latency(info, secret, args)
+    rates = args.rates or [250, args.target_rate]
+    users = len(info["user_ids"])
+    steps = [s for s in base.steps if s.label == "every user once"]
+
+    def step(label: str, rate: float, prefix: list[str] | None, n: int) -> Step:
+        start = users + int(rate * 7919 * (n + 1)) % max(1, len(base.plan["requests"]) - users)
+        return Step(label, rate, args.duration, args.warmup, start, background_prefix=prefix)
+
+    steps.append(step(f"{args.target_rate:g}/s, no batch", args.target_rate, None, 0))
+    for n, rate in enumerate(rates, start=1):
+        steps.append(step(f"{rate:g}/s, batch at nice 19", rate, NICE, n))
+    steps.append(step(f"{args.target_rate:g}/s, batch not niced", args.target_rate, [], 9))
+    # The strongest CPU priority an unprivileged operator has: if this row is no better than
+    # nice 19, what is left is not the batch's CPU but what it does to the shared services.
+    steps.append(step(f"{args.target_rate:g}/s, batch at SCHED_IDLE", args.target_rate, IDLE, 11))
+    return Scenario(
+        "latency-batch",
+        base.plan,
+        steps,
+        background=[sys.executable, "manage.py", "recommend", "--all", "--verbosity", "0"],
+        background_env={**BATCH_THREADS},
+        stop_when_saturated=False,
+    )
+
+
+SCENARIOS = {
+    "latency": scenario_latency,
+    "latency-batch": scenario_latency_batch,
+    "events": scenario_events,
+}
 
 
 def verify_target(server: Server, scenario: Scenario) -> None:
@@ -684,23 +813,32 @@ def run(args: argparse.Namespace) -> dict:
         verify_target(server, scenario)
         print(f"gunicorn: {' '.join(server.command[1:])}", flush=True)
         background = None
-        if scenario.background:
+        # tasks in-process: e.g. `manage.py recommend --all` computes the batch here
+        background_env = {
+            **django_env(database_url, folder),
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            **(scenario.background_env or {}),
+        }
+        per_step = any(step.background_prefix is not None for step in scenario.steps)
+        if scenario.background and not per_step:
             background = subprocess.Popen(
                 scenario.background,
                 cwd=REPO,
-                # tasks in-process: e.g. `manage.py recommend --all` computes the batch here
-                env={**django_env(database_url, folder), "CELERY_TASK_ALWAYS_EAGER": "true"},
+                env=background_env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
             stack.callback(background_stop, background)
+        beside = (scenario.background, background_env) if scenario.background and per_step else None
         lists_before = cached_lists()
         results = []
         for step in scenario.steps:
-            result = step_run(server, plan_file, step)
+            result = step_run(server, plan_file, step, beside)
             results.append(result)
             print(step_line(result), flush=True)
+            if "background" in result:
+                print(f"    {batch_coverage(result['background'])}", flush=True)
             if server.process.poll() is not None:
                 raise BenchError(f"gunicorn died:\n{log_tail(server.log)}")
             if scenario.stop_when_saturated and step.curve and saturated(result):
@@ -893,6 +1031,123 @@ TOOL_REASON = (
 )
 
 
+def batch_coverage(background: dict) -> str:
+    """How the batch runs of a step lay over its measured window, in one sentence."""
+    w0, w1 = background["window"]
+    runs = background["runs"]
+    if not runs:
+        return "the batch never started"
+    covered, gap = 0.0, 0.0
+    previous_end = w0
+    for r in runs:
+        start, end = max(r["started"], w0), min(r["ended"] if r["ended"] is not None else w1, w1)
+        if end > start:
+            covered += end - start
+            gap = max(gap, start - previous_end)
+            previous_end = end
+    gap = max(gap, w1 - previous_end)
+    whole = [r for r in runs if not r["killed"] and r["returncode"] == 0]
+    took = ", ".join(f"{r['ended'] - r['started']:.1f} s" for r in whole) or "none finished"
+    last = runs[-1]
+    return (
+        f"{len(runs)} run{'s' if len(runs) > 1 else ''} from {runs[0]['started']:.1f} s to "
+        f"{last['ended']:.1f} s of the step (measured window {w0:.1f}–{w1:.1f} s): "
+        f"{covered / (w1 - w0):.0%} of the window under recomputation, largest gap "
+        f"{gap:.2f} s; whole runs took {took}"
+        + ("; the last was stopped at the step's end" if last["killed"] else "")
+        + (f" ({whole[0]['summary'].rstrip('.')})" if whole else "")
+    )
+
+
+def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str) -> str:
+    results = outcome["results"]
+    rows = latency_table(results, "step")
+    coverage = [
+        f"- *{r['label']}*: {batch_coverage(r['background'])}."
+        for r in results
+        if "background" in r
+    ]
+    target = next(
+        (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch at nice 19"), None
+    )
+    plain = next(
+        (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch not niced"), None
+    )
+    if target is None:
+        verdict = "Verdict: no step at the target rate with the batch."
+    else:
+        p99 = target["latency_from_due_ms"]["p99"]
+        runs = target["background"]["runs"]
+        w0, w1 = target["background"]["window"]
+        overlapped = (
+            bool(runs) and runs[0]["started"] <= w0 + 0.5 and (runs[-1]["ended"] or 0) >= w1 - 0.5
+        )
+        ok = p99 <= args.target_p99_ms and target["ok"] == target["sent"] and overlapped
+        verdict = (
+            f"Verdict: with `manage.py recommend --all` recomputing every list beside it at "
+            f"`nice -n 19` (threads limited to 1), p99 at {args.target_rate:g} req/s is "
+            f"{p99:.1f} ms: {'meets' if ok else 'misses'} the target of ≤ "
+            f"{args.target_p99_ms:g} ms"
+            + ("" if target["ok"] == target["sent"] else ", with failed requests")
+            + ("" if overlapped else " (the batch did not cover the whole measured window)")
+            + "."
+        )
+        if plain is not None:
+            verdict += (
+                f" Without nice, the same load and batch: p99 "
+                f"{plain['latency_from_due_ms']['p99']:.1f} ms."
+            )
+        idle = next(
+            (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch at SCHED_IDLE"),
+            None,
+        )
+        if idle is not None:
+            verdict += f" At SCHED_IDLE: p99 {idle['latency_from_due_ms']['p99']:.1f} ms."
+    check = outcome["check"]
+    return "\n".join(
+        [
+            "## API latency during a batch recomputation",
+            "",
+            f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Load average "
+            f"(1, 5, 15 min) before the run: {fmt_load(outcome['load_start'])}; after: "
+            f"{fmt_load(outcome['load_end'])}.",
+            "",
+            *rows,
+            "",
+            verdict,
+            "",
+            "The batch: `"
+            + shlex.join(["python", "manage.py", "recommend", "--all", "--verbosity", "0"])
+            + "` against the bench database, in process (`CELERY_TASK_ALWAYS_EAGER=true`, no "
+            "workers), with `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1`; "
+            "*at nice 19* behind `nice -n 19`, *not niced* at the server's priority, *at "
+            "SCHED_IDLE* behind `chrt --idle 0` (runs only on a core nothing else wants). In each "
+            f"step it starts when the {args.warmup:g} s of warm-up end and starts again each "
+            "time it finishes, until the step ends (then the run under way is stopped), so the "
+            "whole measured window is under recomputation. Where the runs lay (seconds from "
+            "the generator's launch; the window is counted conservatively, from the end of the "
+            "warm-up to the generator's exit):",
+            "",
+            *coverage,
+            "",
+            "*no batch*: the same load alone, for reference. *every user once*: as in *API "
+            "latency*, no batch. *server cores* is gunicorn alone; the batch's CPU is in "
+            "neither column.",
+            "",
+            *[
+                line.replace(
+                    "; the comparison row shows what that costs at the target rate",
+                    " (the comparison is in *API latency*)",
+                )
+                for line in describe(outcome, args)
+            ],
+            "",
+            f"Cached lists in Redis before the load and after it: "
+            f"{check['cached_lists_before']:,} and {check['cached_lists_after']:,}.",
+        ]
+    )
+
+
 def markdown_events(outcome: dict, args: argparse.Namespace, command: str) -> str:
     results, check = outcome["results"], outcome["check"]
     rows = [
@@ -990,6 +1245,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(outcome, indent=2, default=str))
     if args.scenario == "latency":
         body, section = markdown_latency(outcome, args, command), "api-latency"
+    elif args.scenario == "latency-batch":
+        body, section = markdown_latency_batch(outcome, args, command), "api-batch"
     else:
         body, section = markdown_events(outcome, args, command), "api-events"
     print(body)
