@@ -131,6 +131,21 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 CELERY_TASK_EAGER_PROPAGATES = True
 # One queue per deployment sharing a broker (staging and production, or test runs).
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# When set, the CPU-heavy batch goes to a queue of its own, so the workers that read it can run
+# at low priority beside the web server (README, Scaling out) while real-time refreshes,
+# sends and clicks keep workers at normal priority. Some worker must then read this queue.
+CELERY_BATCH_QUEUE = env.str("CELERY_BATCH_QUEUE", default="")
+BATCH_TASKS = [
+    "recommendations.tasks.data_import_task",
+    "recommendations.tasks.model_train_task",
+    "recommendations.tasks.recommendations_compute_all_task",
+    "recommendations.tasks.recommendations_compute_shard_task",
+    "recommendations.tasks.recommendation_run_finish_task",
+    "recommendations.tasks.segments_refresh_task",
+]
+CELERY_TASK_ROUTES = (
+    {name: {"queue": CELERY_BATCH_QUEUE} for name in BATCH_TASKS} if CELERY_BATCH_QUEUE else {}
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A worker that loses the broker stops its late-acknowledged tasks: their messages go back to
@@ -188,6 +203,19 @@ ARTIFACT_ROOT = env.str("ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts"))
 
 # Recommendations: batch shards, how long cached lists live, refresh after new events.
 RECOMMEND_SHARD_USERS = env.int("RECOMMEND_SHARD_USERS", default=5000)
+# A shard's lists are written (PostgreSQL, then Redis) this many users at a time, each chunk its
+# own transaction; with a pause ratio above 0 the batch rests that many times as long as each
+# chunk's write took, to spread the load it puts on the services the API shares.
+RECOMMEND_WRITE_CHUNK = env.int("RECOMMEND_WRITE_CHUNK", default=500)
+RECOMMEND_WRITE_PAUSE_RATIO = env.float("RECOMMEND_WRITE_PAUSE_RATIO", default=0.0)
+if RECOMMEND_WRITE_CHUNK < 1:
+    raise ImproperlyConfigured(
+        f"RECOMMEND_WRITE_CHUNK must be 1 or more, not {RECOMMEND_WRITE_CHUNK}"
+    )
+if not 0 <= RECOMMEND_WRITE_PAUSE_RATIO <= 100:
+    raise ImproperlyConfigured(
+        f"RECOMMEND_WRITE_PAUSE_RATIO must be from 0 to 100, not {RECOMMEND_WRITE_PAUSE_RATIO}"
+    )
 RECOMMENDATIONS_CACHE_SECONDS = env.int("RECOMMENDATIONS_CACHE_SECONDS", default=7 * 24 * 3600)
 REALTIME_REFRESH = env.bool("REALTIME_REFRESH", default=True)
 REFRESH_DEBOUNCE_SECONDS = env.int("REFRESH_DEBOUNCE_SECONDS", default=2)

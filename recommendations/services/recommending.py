@@ -5,7 +5,9 @@ whichever path wrote it: the database row is the record, the cache is the fast c
 """
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -182,21 +184,56 @@ def batch_placements() -> list[Placement]:
     return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
 
 
-@transaction.atomic
 def lists_write(
     *,
     users: pd.DataFrame,
     lists: dict[Placement, dict[str, list[dict]]],
     model_version: ModelVersion,
 ) -> int:
+    """Store the users' lists (the record) and cache them (the fast copy), `RECOMMEND_WRITE_CHUNK`
+    users at a time, each chunk its own transaction, so no single write holds PostgreSQL or
+    Redis for long while the API reads beside the batch. With `RECOMMEND_WRITE_PAUSE_RATIO`
+    the batch rests after each chunk for that many times as long as the chunk took: the work
+    it gives PostgreSQL and Redis, which no nice value of the batch's reaches, is spread out.
+    Idempotent: writing the same lists again overwrites the same rows."""
     now = timezone.now()
+    pks = [int(pk) for pk in users["pk"]]
+    external_ids = list(users["external_id"])
+    chunk = settings.RECOMMEND_WRITE_CHUNK
+    # Never rest inside a caller's transaction: its locks would be held all the while.
+    in_transaction = transaction.get_connection().in_atomic_block
+    pause_ratio = 0.0 if in_transaction else settings.RECOMMEND_WRITE_PAUSE_RATIO
+    written = 0
+    for start in range(0, len(pks), chunk):
+        began = time.monotonic()
+        written += _lists_write_chunk(
+            pks=pks[start : start + chunk],
+            external_ids=external_ids[start : start + chunk],
+            lists=lists,
+            model_version=model_version,
+            now=now,
+        )
+        if pause_ratio and start + chunk < len(pks):
+            time.sleep(pause_ratio * (time.monotonic() - began))
+    return written
+
+
+@transaction.atomic
+def _lists_write_chunk(
+    *,
+    pks: list[int],
+    external_ids: list[str],
+    lists: dict[Placement, dict[str, list[dict]]],
+    model_version: ModelVersion,
+    now: datetime,
+) -> int:
     rows, cached, stale = [], {}, []
     for placement, by_user in lists.items():
-        for pk, external_id in zip(users["pk"], users["external_id"], strict=True):
+        for pk, external_id in zip(pks, external_ids, strict=True):
             shown = by_user.get(external_id, [])
             rows.append(
                 RecommendationSet(
-                    user_id=int(pk),
+                    user_id=pk,
                     placement=placement,
                     source=model_version.source,
                     model_version=model_version,
@@ -212,7 +249,7 @@ def lists_write(
                 "source": model_version.source,
                 "model_version": model_version.pk,
                 "computed_at": now.isoformat(),
-                "user_pk": int(pk),
+                "user_pk": pk,
             }
             stale.extend(
                 served_cache_key(

@@ -12,6 +12,7 @@ from recommendations.models import (
     RecommendationRun,
     RecommendationSet,
 )
+from recommendations.services import recommending
 from recommendations.services.api_keys import api_key_create
 from recommendations.services.recommending import (
     recommendation_run_start,
@@ -114,6 +115,41 @@ def test_a_redelivered_shard_writes_the_same_rows_again(trained):
     assert before == after
     run.refresh_from_db()
     assert run.shards_done == 1 and run.lists_written == len(before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lists_are_written_in_chunks_with_a_rest_after_each(trained, settings, monkeypatch):
+    settings.RECOMMEND_WRITE_CHUNK = 40
+    settings.RECOMMEND_WRITE_PAUSE_RATIO = 2.0
+    pauses: list[float] = []
+    monkeypatch.setattr(recommending.time, "sleep", pauses.append)
+
+    call_command("recommend", "--all", "-v0")
+
+    users = list(EndUser.objects.order_by("pk"))
+    # one shard, so a rest after every chunk but its last
+    assert len(pauses) == -(-len(users) // 40) - 1 and all(pause > 0 for pause in pauses)
+    stored = dict(
+        RecommendationSet.objects.filter(placement__slug="for-you").values_list("user_id", "items")
+    )
+    assert len(stored) == len(users)
+    for user in users:
+        key = recommendations_cache_key(placement_slug="for-you", user_external_id=user.external_id)
+        assert cache.get(key)["items"] == stored[user.pk]
+
+
+def test_no_rest_inside_a_callers_transaction(trained, settings, monkeypatch):
+    settings.RECOMMEND_WRITE_CHUNK = 40
+    settings.RECOMMEND_WRITE_PAUSE_RATIO = 2.0
+    pauses: list[float] = []
+    monkeypatch.setattr(recommending.time, "sleep", pauses.append)
+
+    call_command("recommend", "--all", "-v0")  # the test's transaction is open around it
+
+    assert pauses == []
+    assert RecommendationSet.objects.filter(placement__slug="for-you").count() == (
+        EndUser.objects.count()
+    )
 
 
 def test_new_events_refresh_that_users_list(trained, django_capture_on_commit_callbacks):

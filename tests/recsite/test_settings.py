@@ -54,3 +54,45 @@ def test_email_platform_and_its_options_come_from_the_environment():
     result = _manage("shell", "--no-imports", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "WebhookAdapter"
+
+
+def test_the_batch_goes_to_its_own_queue_when_one_is_named():
+    script = (
+        "import django; django.setup(); from recsite.celery import app; "
+        "route = lambda name: app.amqp.router.route({}, name)['queue'].name; "
+        "print(route('recommendations.tasks.recommendations_compute_shard_task'), "
+        "route('recommendations.tasks.model_train_task'), "
+        "route('recommendations.tasks.recommendations_refresh_users_task'), "
+        "route('bulletins.tasks.bulletin_shard_task'))"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "recsite.settings", "CELERY_TASK_DEFAULT_QUEUE": "main"}
+    routed = _python(script, env=env | {"CELERY_BATCH_QUEUE": "main-batch"})
+    assert routed.stdout.split() == ["main-batch", "main-batch", "main", "main"], routed.stderr
+    unrouted = _python(script, env=env)
+    assert unrouted.stdout.split() == ["main"] * 4, unrouted.stderr
+
+
+def _python(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_env | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("RECOMMEND_WRITE_CHUNK", "0"),
+        ("RECOMMEND_WRITE_PAUSE_RATIO", "-1"),
+        ("RECOMMEND_WRITE_PAUSE_RATIO", "nan"),
+    ],
+)
+def test_bad_batch_write_settings_stop_the_start_with_their_name(name, value):
+    result = _manage("check", env={name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
