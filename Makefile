@@ -48,13 +48,13 @@ bench-bulletins: $(STAMP)
 bench-uplift: $(STAMP)
 	$(BIN)/python benchmarks/uplift_coverage.py
 
-# bench-api (about 8 minutes) needs PostgreSQL on 127.0.0.1:5432 (role postgres, allowed to
+# bench-api (about 25 minutes) needs PostgreSQL on 127.0.0.1:5432 (role postgres, allowed to
 # create databases; or BENCH_POSTGRES_URL), Redis on 127.0.0.1:6379 (its database 14 is
 # emptied; or BENCH_REDIS_URL) and Node.js 18+ for the load generator; it says which is missing
 # and stops before doing anything. It creates and drops the database recsite_bench_api and runs
-# gunicorn on a free port of 127.0.0.1. `--scenario events` measures the events API;
-# `--scenario latency-batch` (about 5 minutes) the latency while `manage.py recommend --all`
-# recomputes every list beside it.
+# granian (and gunicorn, for comparison) on free ports of 127.0.0.1. `--scenario events`
+# measures the events API; `--scenario latency-batch` (about 7 minutes) the latency while
+# `manage.py recommend --all` recomputes every list beside it.
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/api_latency.py
 	$(BIN)/python benchmarks/api_latency.py --scenario events --batch 500 --rates 2500,5000,7500,10000

@@ -1,11 +1,11 @@
-"""The public APIs under real HTTP load: gunicorn on loopback, an open-loop load generator.
+"""The public APIs under real HTTP load: granian on loopback, an open-loop load generator.
 
 Sets up a scratch PostgreSQL database and a Redis database with a synthetic publisher (users,
 items, their events), trains a model, computes every user's lists into the cache and creates a
-secret API key; starts gunicorn on 127.0.0.1 with production settings; then sends requests at
-fixed rates from `benchmarks/loadgen/openloop.js` (Node.js, no dependencies) and writes what it
-measured into RESULTS.md. The database, the Redis database and gunicorn are cleaned up however
-the run ends.
+secret API key; starts the server (granian) on 127.0.0.1 with production settings; then sends
+requests at fixed rates from `benchmarks/loadgen/openloop.js` (Node.js, no dependencies) and
+writes what it measured into RESULTS.md. The database, the Redis database and the server are
+cleaned up however the run ends.
 
 Scenarios:
 - `latency` (default): `GET /api/v1/recommendations/` for a random user per request, at each
@@ -13,10 +13,10 @@ Scenarios:
   the verdict at `--target-rate` (p99 at most `--target-p99-ms`).
 - `latency-batch`: the `latency` load at `--rates` (default 250 and the target rate) while
   `manage.py recommend --all` recomputes every user's lists beside it (in process, BLAS/OpenMP
-  threads limited to 1, at `nice -n 19`; at the target rate also without nice and at
-  SCHED_IDLE), from the end of each step's warm-up to its end, started again whenever it
-  finishes; reports where the batch runs lay over each measured window and the verdict at the
-  target rate.
+  threads limited to 1, at low priority: `nice -n 19` and its session's autogroup at 19; at
+  the target rate also at `nice -n 19` alone and not niced), from the end of each step's
+  warm-up to its end, started again whenever it finishes; reports where the batch runs lay
+  over each measured window, how many lists it wrote, and the verdict at the target rate.
 - `events`: `POST /api/v1/events/` in batches of `--batch` new events, at each events/s rate
   of `--rates`; checks that every event answered 200 is stored (count in = count stored).
 
@@ -153,11 +153,21 @@ def sql_count(database_url: str, query: str) -> int:
         return conn.execute(query).fetchone()[0]
 
 
+def database_settle(database_url: str) -> None:
+    """Vacuum, analyse and checkpoint after the import, so autovacuum and the checkpointer do
+    not work through the freshly written tables during the first measured steps."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
+
+
 # --- setting up the data (in a child process, so this one never holds a connection) ----------
 
 
 def django_env(database_url: str, folder: Path) -> dict[str, str]:
-    """The environment both the setup and gunicorn run with: the scratch database and Redis
+    """The environment both the setup and the server run with: the scratch database and Redis
     database, artifacts in the scratch folder, this run's own Celery queue."""
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
     env.update(
@@ -275,24 +285,73 @@ def setup(database_url: str, folder: Path, args: argparse.Namespace) -> dict:
     return info
 
 
-# --- gunicorn -------------------------------------------------------------------------------
+# --- the WSGI server -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class WorkerModel:
-    worker_class: str
+    """The server and its workers: `granian:2:1` (granian, 2 worker processes with 1 Python
+    thread each), or a gunicorn worker class: `sync:3`, `gthread:2:4`."""
+
+    worker_class: str  # "granian", or gunicorn's worker class
     workers: int
     threads: int
 
     @classmethod
     def parse(cls, text: str) -> WorkerModel:
-        """`sync:3` or `gthread:2:4` (class, workers, threads)."""
         name, workers, *threads = text.split(":")
         return cls(name, int(workers), int(threads[0]) if threads else 1)
 
+    @property
+    def server(self) -> str:
+        return "granian" if self.worker_class == "granian" else "gunicorn"
+
     def __str__(self) -> str:
         threads = f" × {self.threads} threads" if self.threads > 1 else ""
-        return f"{self.workers} `{self.worker_class}` workers{threads}"
+        if self.server == "granian":
+            return f"granian, {self.workers} workers{threads or ' × 1 thread'}"
+        return f"gunicorn, {self.workers} `{self.worker_class}` workers{threads}"
+
+    def command(self, port: int, log: Path) -> list[str]:
+        bin_dir = Path(sys.executable).parent
+        if self.server == "granian":
+            return [
+                str(bin_dir / "granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(self.workers),
+                "--blocking-threads",
+                str(self.threads),
+                "--backlog",
+                "2048",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "recsite.wsgi:application",
+            ]
+        return [
+            str(bin_dir / "gunicorn"),
+            "recsite.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            self.worker_class,
+            "--threads",
+            str(self.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            str(log),
+        ]
 
 
 @dataclass
@@ -356,39 +415,23 @@ def server_start(
         BEHIND_TLS_PROXY="true",
     )
     env.pop("DEBUG", None)
-    log = folder / f"gunicorn-{port}.log"
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "recsite.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(model.workers),
-        "--worker-class",
-        model.worker_class,
-        "--threads",
-        str(model.threads),
-        "--backlog",
-        "2048",
-        "--log-level",
-        "warning",
-        "--error-logfile",
-        str(log),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log = folder / f"{model.server}-{port}.log"
+    command = model.command(port, log)
+    with log.open("ab") as output:  # granian logs to its standard error
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(process=process, port=port, log=log, command=command)
     stack.callback(server_stop, server)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise BenchError(f"gunicorn exited with {process.returncode}:\n{log_tail(log)}")
+            raise BenchError(f"{model.server} exited with {process.returncode}:\n{log_tail(log)}")
         try:
             http_get(server, "/api/v1/events/", {})
             return server
@@ -396,7 +439,7 @@ def server_start(
             return server  # it answers (405 or 401 is fine here)
         except OSError:
             time.sleep(0.25)
-    raise BenchError(f"gunicorn did not answer within 60 s:\n{log_tail(log)}")
+    raise BenchError(f"{model.server} did not answer within 60 s:\n{log_tail(log)}")
 
 
 def background_stop(process: subprocess.Popen) -> None:
@@ -735,16 +778,72 @@ def scenario_events(info: dict, secret: str, args: argparse.Namespace) -> Scenar
 
 BATCH_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 NICE = ["nice", "-n", "19"]
-IDLE = ["chrt", "--idle", "0"]
+# Linux groups a session's processes (an "autogroup", on by default) and shares the CPU between
+# groups before it looks at any process's nice value: a niced batch in a session of its own
+# (here, as under setsid, ssh or a terminal of its own) still takes a whole group's share, as
+# much as the server's. Lowering the autogroup too (nice 19) shrinks its share, but it still
+# keeps each time slice it starts, and the server's threads, which wake for every request, wait
+# behind it. A cgroup with `cpu.idle` (systemd's `CPUWeight=idle`) is preempted at once.
+AUTOGROUP_19 = [
+    "sh",
+    "-c",
+    '[ -w /proc/self/autogroup ] && echo 19 > /proc/self/autogroup; exec nice -n 19 "$@"',
+    "sh",
+]
+CGROUP_ROOTS = [Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")]  # cgroup v1, then v2
+
+
+def idle_cgroup_create(stack: contextlib.ExitStack) -> Path | None:
+    """A CPU cgroup with `cpu.idle` set for the batch (removed when the stack closes), or None
+    where none can be made (no permission, a kernel before 5.15, the cpu controller off)."""
+    for root in CGROUP_ROOTS:
+        if not (root / "cgroup.procs").exists():
+            continue
+        if root.name != "cpu" and "cpu" not in (root / "cgroup.subtree_control").read_text():
+            continue  # cgroup v2 without the cpu controller for its children
+        group = root / f"recsite-bench-batch-{os.getpid()}"
+        try:
+            group.mkdir(exist_ok=True)
+            stack.callback(_cgroup_remove, group)
+            (group / "cpu.idle").write_text("1")
+            return group
+        except OSError:
+            continue
+    return None
+
+
+def _cgroup_remove(group: Path) -> None:
+    with contextlib.suppress(OSError):  # still busy: the kernel keeps it until it is empty
+        group.rmdir()
+
+
+def low_priority(cgroup: Path | None) -> list[str]:
+    """The command prefix that runs the batch at the lowest CPU priority available."""
+    if cgroup is None:
+        return AUTOGROUP_19
+    procs = shlex.quote(str(cgroup / "cgroup.procs"))
+    return ["sh", "-c", f'echo $$ > {procs} && exec nice -n 19 "$@"', "sh"]
+
+
+# The batch rests after each chunk of lists it writes as long as the write took (README,
+# Scaling out): the work it gives PostgreSQL and Redis, which its nice value does not reach, is
+# spread over twice the time.
+BATCH_PACING = {"RECOMMEND_WRITE_PAUSE_RATIO": "1"}
+RUNS_LAST = "SELECT coalesce(max(id), 0) FROM recommendations_recommendationrun"
+RUNS_LISTS_WRITTEN_SINCE = (
+    "SELECT coalesce(sum(lists_written), 0) FROM recommendations_recommendationrun WHERE id > {}"
+)
 
 
 def scenario_latency_batch(info: dict, secret: str, args: argparse.Namespace) -> Scenario:
     """The latency load while `manage.py recommend --all` recomputes every user's lists (in
     process, eager) beside it, from the end of each step's warm-up to its end: at low CPU
-    priority (`nice -n 19`) at each rate, then once more at the target rate without nice;
-    BLAS/OpenMP threads limited to 1 in both. A row without the batch first, for reference."""
+    priority (`low_priority`) at each rate, then at the target rate with its autogroup at nice
+    19, at `nice -n 19` alone and not niced; BLAS/OpenMP threads limited to 1 in all. A row
+    without the batch first and last, for reference and to show how the machine drifted."""
     base = scenario_latency(info, secret, args)
     rates = args.rates or [250, args.target_rate]
+    cgroup = args.batch_cgroup
     users = len(info["user_ids"])
     steps = [s for s in base.steps if s.label == "every user once"]
 
@@ -754,17 +853,19 @@ def scenario_latency_batch(info: dict, secret: str, args: argparse.Namespace) ->
 
     steps.append(step(f"{args.target_rate:g}/s, no batch", args.target_rate, None, 0))
     for n, rate in enumerate(rates, start=1):
-        steps.append(step(f"{rate:g}/s, batch at nice 19", rate, NICE, n))
-    steps.append(step(f"{args.target_rate:g}/s, batch not niced", args.target_rate, [], 9))
-    # The strongest CPU priority an unprivileged operator has: if this row is no better than
-    # nice 19, what is left is not the batch's CPU but what it does to the shared services.
-    steps.append(step(f"{args.target_rate:g}/s, batch at SCHED_IDLE", args.target_rate, IDLE, 11))
+        steps.append(step(f"{rate:g}/s, batch at low priority", rate, low_priority(cgroup), n))
+    target = args.target_rate
+    if cgroup is not None:
+        steps.append(step(f"{target:g}/s, batch at nice 19, autogroup 19", target, AUTOGROUP_19, 7))
+    steps.append(step(f"{args.target_rate:g}/s, batch at nice 19 only", args.target_rate, NICE, 9))
+    steps.append(step(f"{args.target_rate:g}/s, batch not niced", args.target_rate, [], 11))
+    steps.append(step(f"{args.target_rate:g}/s, no batch, again", args.target_rate, None, 13))
     return Scenario(
         "latency-batch",
         base.plan,
         steps,
         background=[sys.executable, "manage.py", "recommend", "--all", "--verbosity", "0"],
-        background_env={**BATCH_THREADS},
+        background_env={**BATCH_THREADS, **BATCH_PACING},
         stop_when_saturated=False,
     )
 
@@ -805,13 +906,17 @@ def run(args: argparse.Namespace) -> dict:
         database_url = database_create(stack)
         redis_flush(stack)
         info = setup(database_url, folder, args)
+        database_settle(database_url)
+        args.batch_cgroup = idle_cgroup_create(stack) if args.scenario == "latency-batch" else None
         scenario = SCENARIOS[args.scenario](info, info["secret_key"], args)
         server = server_start(stack, database_url, folder, args.server)
         scenario.plan.update(timeout_ms=10000, max_sockets=args.max_sockets)
         plan_file = folder / "plan.json"
         plan_file.write_text(json.dumps(scenario.plan))
         verify_target(server, scenario)
-        print(f"gunicorn: {' '.join(server.command[1:])}", flush=True)
+        print(
+            f"server: {shlex.join([Path(server.command[0]).name, *server.command[1:]])}", flush=True
+        )
         background = None
         # tasks in-process: e.g. `manage.py recommend --all` computes the batch here
         background_env = {
@@ -834,13 +939,18 @@ def run(args: argparse.Namespace) -> dict:
         lists_before = cached_lists()
         results = []
         for step in scenario.steps:
+            last_run = sql_count(database_url, RUNS_LAST)
             result = step_run(server, plan_file, step, beside)
+            if "background" in result:
+                result["background"]["lists_written"] = sql_count(
+                    database_url, RUNS_LISTS_WRITTEN_SINCE.format(last_run)
+                )
             results.append(result)
             print(step_line(result), flush=True)
             if "background" in result:
                 print(f"    {batch_coverage(result['background'])}", flush=True)
             if server.process.poll() is not None:
-                raise BenchError(f"gunicorn died:\n{log_tail(server.log)}")
+                raise BenchError(f"the server died:\n{log_tail(server.log)}")
             if scenario.stop_when_saturated and step.curve and saturated(result):
                 print("  saturated: stopping the curve here", flush=True)
                 break
@@ -877,6 +987,7 @@ def run(args: argparse.Namespace) -> dict:
         "compared": compared,
         "check": checked,
         "server_log": errors_logged,
+        "batch_cgroup": str(args.batch_cgroup) if args.batch_cgroup else None,
     }
 
 
@@ -918,7 +1029,7 @@ def markdown_latency(outcome: dict, args: argparse.Namespace, command: str) -> s
         others = target["machine_cores"] - target["server_cores"] - target["generator_cores"]
         verdict += (
             f" During that step the machine's 2 cores were {target['machine_cores'] / 2:.0%} "
-            f"busy: gunicorn {target['server_cores']:.2f} cores, the generator "
+            f"busy: the server {target['server_cores']:.2f} cores, the generator "
             f"{target['generator_cores']:.2f}, everything else (PostgreSQL, Redis, other work "
             f"on the machine) {max(0.0, others):.2f}."
         )
@@ -933,10 +1044,10 @@ def markdown_latency(outcome: dict, args: argparse.Namespace, command: str) -> s
         compared = [
             "",
             f"The same {args.duration:g} s at {args.target_rate:g} req/s (after "
-            f"{args.warmup:g} s of warm-up) on other worker models, each started afresh, after "
+            f"{args.warmup:g} s of warm-up) on other servers, each started afresh, after "
             f"the curve; the curve's own row at that rate is {args.server}:",
             "",
-            *latency_table(outcome["compared"], "gunicorn at the target rate"),
+            *latency_table(outcome["compared"], "server at the target rate"),
         ]
     check = outcome["check"]
     return "\n".join(
@@ -961,7 +1072,7 @@ def markdown_latency(outcome: dict, args: argparse.Namespace, command: str) -> s
 
 
 def cpu_per_request(result: dict) -> str:
-    """gunicorn's CPU milliseconds per answered request over the step (warm-up included)."""
+    """The server's CPU milliseconds per answered request over the step (warm-up included)."""
     answered = result["answered_all"]
     return f"{result['server_cpu_s'] * 1000 / answered:.2f}" if answered else "–"
 
@@ -988,11 +1099,11 @@ def describe(outcome: dict, args: argparse.Namespace) -> list[str]:
         "Redis. Every answer was checked for an `items` array. *every user once*: before the "
         "curve, each user's first request after the batch, in random order at the target "
         "rate, starting with the per-process caches of placements and item details empty. "
-        "*server CPU ms per request*: gunicorn's processes' CPU time over the step divided by "
+        "*server CPU ms per request*: the server's processes' CPU time over the step divided by "
         "the requests answered. Setup: import "
         f"{s['import']:.0f} s, train {s['train']:.0f} s, compute {s['compute']:.0f} s.",
         "",
-        f"Server: gunicorn `recsite.wsgi`, {args.server}, on 127.0.0.1 with production "
+        f"Server: {args.server}, `recsite.wsgi`, on 127.0.0.1 with production "
         "settings (`RECSITE_ENV=production`, DEBUG off, "
         "behind a TLS proxy: the client sends `X-Forwarded-Proto: https`); PostgreSQL and Redis "
         "on the same machine. " + WORKER_REASON,
@@ -1007,18 +1118,18 @@ def describe(outcome: dict, args: argparse.Namespace) -> list[str]:
         "send* starts the clock when the request was handed to the socket instead. Percentiles "
         "are exact (nearest rank over every measured request). Server, generator: CPU cores "
         "each used over the step; the generator, PostgreSQL and Redis share the 2 cores with "
-        "gunicorn. " + TOOL_REASON,
+        "the server. " + TOOL_REASON,
     ]
 
 
 WORKER_REASON = (
-    "Worker model: `gthread`, one process per core with 4 threads each. A request is mostly "
-    "Python under the GIL (about 1.4 ms of CPU), so more processes than cores only add "
-    "switching, while the threads fill the short waits on Redis and keep connections alive. "
-    "gunicorn's `sync` worker closes the connection after every answer and then waits for the "
-    "client to close its side (`close_graceful`) before it accepts the next one, so each "
-    "request holds a worker for an extra round trip to the client; the comparison row shows "
-    "what that costs at the target rate."
+    "Why granian: its HTTP layer is Rust, outside the GIL; one worker process per core "
+    "and one Python thread each. A request is mostly Python under the GIL, so more processes "
+    "than cores only add switching, and more threads per process only queue for the GIL; "
+    "parsing HTTP, keeping connections alive and the socket work run in Rust threads that "
+    "never wait for it. The comparison rows show, at the target rate in the same run, "
+    "granian with 4 threads per worker and gunicorn's `gthread` workers (the server until "
+    "2026-11-27), whose HTTP loop is Python."
 )
 TOOL_REASON = (
     "Why this generator: none of the tools this machine can install is open-loop with a path "
@@ -1055,6 +1166,11 @@ def batch_coverage(background: dict) -> str:
         f"{covered / (w1 - w0):.0%} of the window under recomputation, largest gap "
         f"{gap:.2f} s; whole runs took {took}"
         + ("; the last was stopped at the step's end" if last["killed"] else "")
+        + (
+            f"; {background['lists_written']:,} lists written in the step"
+            if "lists_written" in background
+            else ""
+        )
         + (f" ({whole[0]['summary'].rstrip('.')})" if whole else "")
     )
 
@@ -1067,12 +1183,11 @@ def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str
         for r in results
         if "background" in r
     ]
-    target = next(
-        (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch at nice 19"), None
-    )
-    plain = next(
-        (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch not niced"), None
-    )
+
+    def row(label: str) -> dict | None:
+        return next((r for r in results if r["label"] == f"{args.target_rate:g}/s, {label}"), None)
+
+    target = row("batch at low priority")
     if target is None:
         verdict = "Verdict: no step at the target rate with the batch."
     else:
@@ -1084,25 +1199,24 @@ def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str
         )
         ok = p99 <= args.target_p99_ms and target["ok"] == target["sent"] and overlapped
         verdict = (
-            f"Verdict: with `manage.py recommend --all` recomputing every list beside it at "
-            f"`nice -n 19` (threads limited to 1), p99 at {args.target_rate:g} req/s is "
+            f"Verdict: with `manage.py recommend --all` recomputing every list beside it at low "
+            f"priority (threads limited to 1), p99 at {args.target_rate:g} req/s is "
             f"{p99:.1f} ms: {'meets' if ok else 'misses'} the target of ≤ "
             f"{args.target_p99_ms:g} ms"
             + ("" if target["ok"] == target["sent"] else ", with failed requests")
             + ("" if overlapped else " (the batch did not cover the whole measured window)")
             + "."
         )
-        if plain is not None:
-            verdict += (
-                f" Without nice, the same load and batch: p99 "
-                f"{plain['latency_from_due_ms']['p99']:.1f} ms."
-            )
-        idle = next(
-            (r for r in results if r["label"] == f"{args.target_rate:g}/s, batch at SCHED_IDLE"),
-            None,
-        )
-        if idle is not None:
-            verdict += f" At SCHED_IDLE: p99 {idle['latency_from_due_ms']['p99']:.1f} ms."
+        for label, name in (
+            ("batch at nice 19, autogroup 19", "At nice 19 with its autogroup at 19"),
+            ("batch at nice 19 only", "At `nice -n 19` alone"),
+            ("batch not niced", "Not niced"),
+            ("no batch", "Without the batch, at the start"),
+            ("no batch, again", "Without the batch, at the end"),
+        ):
+            other = row(label)
+            if other is not None:
+                verdict += f" {name}: p99 {other['latency_from_due_ms']['p99']:.1f} ms."
     check = outcome["check"]
     return "\n".join(
         [
@@ -1119,9 +1233,26 @@ def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str
             "The batch: `"
             + shlex.join(["python", "manage.py", "recommend", "--all", "--verbosity", "0"])
             + "` against the bench database, in process (`CELERY_TASK_ALWAYS_EAGER=true`, no "
-            "workers), with `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1`; "
-            "*at nice 19* behind `nice -n 19`, *not niced* at the server's priority, *at "
-            "SCHED_IDLE* behind `chrt --idle 0` (runs only on a core nothing else wants). In each "
+            "workers), with `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1` and "
+            "`RECOMMEND_WRITE_PAUSE_RATIO=1` (after writing each 500 users' lists it rests as "
+            "long as the write took), in a session of its own (as a worker started under "
+            "systemd, ssh or its own terminal is). "
+            + (
+                "*At low priority*: `nice -n 19` in a CPU cgroup of its own with `cpu.idle` set "
+                "(what systemd's `CPUWeight=idle` sets; Linux 5.15 and later), so the scheduler "
+                "takes the core from it the moment any other task wakes. *At nice 19, "
+                "autogroup 19*: `nice -n 19` and its session's autogroup at 19 (`echo 19 > "
+                "/proc/self/autogroup`): a small share, but it keeps each time slice it starts "
+                "while the server's threads, which wake for every request, wait behind it. "
+                if outcome.get("batch_cgroup")
+                else "*At low priority*: no CPU cgroup could be made here (it needs root, or "
+                "a delegated cgroup, and Linux 5.15), so `nice -n 19` and its session's "
+                "autogroup at 19 (`echo 19 > /proc/self/autogroup`). "
+            )
+            + "*At nice 19 only*: `nice -n 19` alone. Linux shares the CPU between sessions "
+            "(autogroups) before it looks at nice values, so a niced process in a session of "
+            "its own takes as much CPU as the whole server; in cgroups (systemd, containers) "
+            "the group's weight plays that part. *Not niced*: at the server's priority. In each "
             f"step it starts when the {args.warmup:g} s of warm-up end and starts again each "
             "time it finishes, until the step ends (then the run under way is stopped), so the "
             "whole measured window is under recomputation. Where the runs lay (seconds from "
@@ -1130,14 +1261,15 @@ def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str
             "",
             *coverage,
             "",
-            "*no batch*: the same load alone, for reference. *every user once*: as in *API "
-            "latency*, no batch. *server cores* is gunicorn alone; the batch's CPU is in "
+            "*no batch*: the same load alone, for reference, first and last (the machine is "
+            "shared: the two show how much it drifted over the run). *every user once*: as in *API "
+            "latency*, no batch. *server cores* is the server alone; the batch's CPU is in "
             "neither column.",
             "",
             *[
                 line.replace(
-                    "; the comparison row shows what that costs at the target rate",
-                    " (the comparison is in *API latency*)",
+                    "The comparison rows show, at the target rate in the same run,",
+                    "*API latency* compares, at the target rate,",
                 )
                 for line in describe(outcome, args)
             ],
@@ -1199,14 +1331,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--server",
         type=WorkerModel.parse,
-        default=WorkerModel.parse("gthread:2:4"),
-        help="gunicorn's worker model: class:workers[:threads], e.g. sync:3 or gthread:2:4",
+        default=WorkerModel.parse("granian:2:1"),
+        help="the server: granian:workers[:threads], or a gunicorn worker model "
+        "class:workers[:threads], e.g. sync:3 or gthread:2:4",
     )
     parser.add_argument(
         "--compare",
         type=lambda text: [WorkerModel.parse(t) for t in text.split(",") if t],
-        default=[WorkerModel.parse("sync:3")],
-        help="other worker models to measure at the target rate, e.g. sync:3,gthread:3:2 "
+        default=[WorkerModel.parse("granian:2:4"), WorkerModel.parse("gthread:2:4")],
+        help="other servers to measure at the target rate, e.g. granian:2:4,gthread:2:4 "
         "('' for none)",
     )
     parser.add_argument("--max-sockets", type=int, default=512)
@@ -1232,7 +1365,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "benchmarks/api_latency.py", *given])
-    # A plain `kill` still stops gunicorn and drops the database (the stack unwinds).
+    # A plain `kill` still stops the server and drops the database (the stack unwinds).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_start = os.getloadavg()
     try:

@@ -14,7 +14,7 @@ _ALL: list["LocalCache"] = []
 class LocalCache:
     def __init__(self, *, seconds: float, maxsize: int) -> None:
         self._entries: TTLCache = TTLCache(maxsize=maxsize, ttl=seconds)
-        self._lock = threading.Lock()  # gunicorn's threaded workers share one process
+        self._lock = threading.Lock()  # the web server's threads share one process
         _ALL.append(self)
 
     def get(self, key: Hashable, load: Callable[[], Any]) -> Any:

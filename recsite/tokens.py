@@ -66,8 +66,13 @@ def _signature(kind: str, body: str) -> str:
     return _b64encode(digest[:SIGNATURE_BYTES])
 
 
+# One encoder for every token: `json.dumps` with options builds a new one per call, and the
+# recommendations API signs a link for every item it answers with.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _token_make(kind: str, values: list[Any]) -> str:
-    body = _b64encode(json.dumps(values, separators=(",", ":")).encode())
+    body = _b64encode(_compact_json(values).encode())
     return f"{body}.{_signature(kind, body)}"
 
 

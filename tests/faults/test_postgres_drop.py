@@ -175,8 +175,8 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture
 def wsgi_server():
     """The project behind a real single-threaded WSGI server: one thread serves every
-    request, keeping its database connection between them (CONN_MAX_AGE), as a sync
-    gunicorn worker does."""
+    request, keeping its database connection between them (CONN_MAX_AGE), as a web server's
+    worker thread does."""
     server = make_server("127.0.0.1", 0, WSGIHandler(), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
