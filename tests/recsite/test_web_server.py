@@ -1,8 +1,10 @@
 """The web server the README runs in production (granian) serves the project: requests with
 and without a body reach Django with production settings, behind the TLS proxy."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -46,22 +48,29 @@ def granian(tmp_path):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers too are stopped with the group
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _request(url + "/api/v1/schema/")  # any answer will do
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail((tmp_path / "granian.log").read_text()[-3000:])
+                time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
-            _request(url + "/api/v1/schema/")  # any answer will do
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail((tmp_path / "granian.log").read_text()[-3000:])
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
