@@ -1052,12 +1052,7 @@ def markdown_latency(outcome: dict, args: argparse.Namespace, command: str) -> s
     check = outcome["check"]
     return "\n".join(
         [
-            "## API latency",
-            "",
-            f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Load average "
-            f"(1, 5, 15 min) before the run: {fmt_load(outcome['load_start'])}; after: "
-            f"{fmt_load(outcome['load_end'])}.",
-            "",
+            *heading("API latency", command, outcome),
             *latency_table(results, "offered req/s"),
             "",
             verdict,
@@ -1079,6 +1074,18 @@ def cpu_per_request(result: dict) -> str:
 
 def fmt_load(load: tuple[float, float, float]) -> str:
     return ", ".join(f"{v:.2f}" for v in load)
+
+
+def heading(title: str, command: str, outcome: dict) -> list[str]:
+    """A section's title and the line saying what ran, where, when and on how busy a machine."""
+    return [
+        f"## {title}",
+        "",
+        f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Load average "
+        f"(1, 5, 15 min) before the run: {fmt_load(outcome['load_start'])}; after: "
+        f"{fmt_load(outcome['load_end'])}.",
+        "",
+    ]
 
 
 def describe(outcome: dict, args: argparse.Namespace) -> list[str]:
@@ -1220,12 +1227,7 @@ def markdown_latency_batch(outcome: dict, args: argparse.Namespace, command: str
     check = outcome["check"]
     return "\n".join(
         [
-            "## API latency during a batch recomputation",
-            "",
-            f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Load average "
-            f"(1, 5, 15 min) before the run: {fmt_load(outcome['load_start'])}; after: "
-            f"{fmt_load(outcome['load_end'])}.",
-            "",
+            *heading("API latency during a batch recomputation", command, outcome),
             *rows,
             "",
             verdict,
@@ -1297,11 +1299,7 @@ def markdown_events(outcome: dict, args: argparse.Namespace, command: str) -> st
         )
     return "\n".join(
         [
-            "## Events API throughput",
-            "",
-            f"Command: `{command}` — {time.strftime('%Y-%m-%d')}, {machine()}. Load average "
-            f"before: {fmt_load(outcome['load_start'])}; after: {fmt_load(outcome['load_end'])}.",
-            "",
+            *heading("Events API throughput", command, outcome),
             *rows,
             "",
             f"`POST /api/v1/events/` with {args.batch} new events per request (unique event ids, "
