@@ -28,14 +28,16 @@ CF_ALGORITHMS = ("auto", "ease", "als", "knn", "none")
 SOURCES = np.array(["collaborative", "content", "popularity"], dtype=object)
 # In cold-start lists, overall popularity only breaks ties between segment favourites.
 COLD_POPULARITY_SHARE = 0.1
+# similar_items blends in content similarity with at least this weight, even when
+# content_weight is 0, so items without interactions still get neighbours from their metadata.
 MIN_CONTENT_SIMILARITY_WEIGHT = 0.01
-# Users are scored in blocks of about this many (user, item) cells: a few MB, so the passes
-# over a block (blend, exclusion, top-k) run in cache, one block per thread.
 # Bump when the fitted attributes change shape, so an old artifact is refused with a reason
 # instead of failing somewhere inside scoring.
 MODEL_FORMAT = 2
+# Users are scored in blocks of about this many (user, item) cells: a few MB, so the passes
+# over a block (blend, exclusion, top-k) run in cache, one block per thread.
 BATCH_CELLS = 4_000_000
-MAX_BATCH_ROWS = 4096
+MAX_BATCH_ROWS = 4096  # and never more users than this in one block
 
 
 def _row_max_normalize(scores: np.ndarray, weight: float = 1.0) -> np.ndarray:
@@ -80,6 +82,55 @@ class HybridRecommender(BaseEstimator):
     content scores come from a rank-`content_components` SVD of the item features. Users are
     scored in blocks on `num_threads` threads (0: every available core), which also sets
     ALS's threads; BLAS is held to one thread meanwhile so that the two do not oversubscribe.
+
+    Parameters (keyword-only)
+    -------------------------
+    cf_algorithm : "auto" (default: EASE up to `ease_max_items` items, else ALS), "ease",
+        "als", "knn" or "none" (no collaborative part).
+    ease_max_items : largest catalogue for which "auto" picks EASE and content scores use the
+        full item features instead of the SVD; default 20,000.
+    ease_l2 : EASE's L2 regularization, added to the Gram matrix diagonal; default 500.
+    session_gap_seconds : EASE only: a user's events further apart than this start a new
+        session; each session's items become an extra pseudo-user row. Default 30; None: no
+        session rows.
+    session_weight : EASE only: weight of the session rows (0: none); default 1.
+    item_feature_weight : EASE only: weight of the item metadata rows (each category value as
+        a pseudo-user of its items) stacked under the interactions (0: none); default 4.
+    als_factors : number of ALS latent factors; default 64.
+    als_regularization : ALS regularization (lambda), also used to fold in users scored from a
+        new history; default 0.05.
+    als_alpha : ALS confidence, 1 + alpha x interaction weight, in the fit and the fold-in;
+        default 10.
+    als_iterations : ALS iterations; default 15.
+    knn_neighbors : item-kNN: neighbours kept per item; default 100.
+    knn_shrink : item-kNN: shrinkage added to the cosine denominator; default 10.
+    cf_weight : blend weight of the collaborative scores (0: off); default 1.
+    content_weight : blend weight of the content scores (0: off; `similar_items` still uses
+        at least MIN_CONTENT_SIMILARITY_WEIGHT); default 0.02.
+    popularity_weight : blend weight of the recency-decayed popularity; default 0 (popularity
+        then only serves cold users).
+    event_weights : weight per event type; None: `matrix.DEFAULT_EVENT_WEIGHTS`. Types missing
+        from the mapping count 1.
+    value_events : event types whose `event_value` scales the weight; default ("rating",).
+    value_power : exponent on event_value / the type's mean value (0: values ignored);
+        default 0.3.
+    half_life_days : half-life of the time decay of interaction weights, from the latest
+        event; None (default): no decay.
+    popularity_half_life_days : half-life of the popularity's recency decay; default 30 days,
+        None: no decay.
+    text_columns : item columns joined for the TF-IDF text features; default title, description.
+    category_columns : item columns one-hot encoded as categorical metadata; None (default):
+        chosen automatically (label-like text columns, not `text_columns`, dates or urls).
+    content_text_share : share of the text block in the item features, the rest going to
+        the categories; default 0.5.
+    content_components : rank of the SVD of the item features used for content scores past
+        `ease_max_items` items; default 64.
+    cold_start_smoothing : pseudo-users shrinking each attribute value's popularity towards
+        the global one; default 10.
+    batch_size : users scored per block; None (default): about BATCH_CELLS / n_items, at most
+        MAX_BATCH_ROWS.
+    random_state : seed for ALS and the content SVD; None: not reproducible.
+    num_threads : threads scoring user blocks and fitting ALS; 0 (default): every available core.
     """
 
     def __init__(

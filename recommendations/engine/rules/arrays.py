@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _member(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+def isin_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     """`np.isin` for sorted unique keys, without sorting `values` (which may be millions)."""
     if not len(sorted_keys):
         return np.zeros(len(values), dtype=bool)
@@ -13,14 +13,14 @@ def _member(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == values
 
 
-def _row_codes(matrix: np.ndarray) -> np.ndarray:
+def row_codes(matrix: np.ndarray) -> np.ndarray:
     """One integer per row, equal for equal rows of a boolean matrix."""
     if matrix.shape[1] <= 62:
         return matrix.astype(np.int64) @ (np.int64(1) << np.arange(matrix.shape[1], dtype=np.int64))
     return np.unique(matrix, axis=0, return_inverse=True)[1].ravel()
 
 
-def _group_position(keys: np.ndarray) -> np.ndarray:
+def position_in_group(keys: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... within each group of equal keys, in the given order (a vectorized cumcount)."""
     if len(keys) == 0:
         return np.empty(0, dtype=np.int64)
@@ -33,7 +33,7 @@ def _group_position(keys: np.ndarray) -> np.ndarray:
     return position
 
 
-def _fill_within(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def fill_within_groups(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Fill NaN from the previous value of the same group, else from the next one."""
     filled = _ffill_within(values, groups)
     return _ffill_within(filled[::-1], groups[::-1])[::-1]

@@ -8,18 +8,18 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .arrays import _member
-from .catalogue import _Catalogue
+from .arrays import isin_sorted
+from .catalogue import Catalogue
 from .model import Rule
 
 
-class _Audience:
+class BatchAudience:
     """The batch path's users (codes into `users`): segment membership and item maps."""
 
     def __init__(
         self,
         users: pd.Index,
-        catalogue: _Catalogue,
+        catalogue: Catalogue,
         consumed: Mapping[Hashable, Collection[Hashable]] | None,
         recently_sent: Mapping[Hashable, Collection[Hashable]] | None,
         segments: Mapping[Hashable, Collection[Hashable]] | None,
@@ -40,7 +40,7 @@ class _Audience:
         """Is each (user code, item position) in the kind's map?"""
         if kind not in self._keys:
             self._keys[kind] = self._pair_keys(self.maps[kind] or {})
-        return _member(user * len(self.catalogue.ids) + item, self._keys[kind])
+        return isin_sorted(user * len(self.catalogue.ids) + item, self._keys[kind])
 
     def _pair_keys(self, mapping: Mapping[Hashable, Collection[Hashable]]) -> np.ndarray:
         wanted = self.users.intersection(pd.Index(list(mapping)))
@@ -54,12 +54,12 @@ class _Audience:
         return np.unique((keys + items)[items >= 0])
 
 
-class _OneUser:
+class OneUserAudience:
     """The online path's one user (code 0): their segments and item sets."""
 
     def __init__(
         self,
-        catalogue: _Catalogue,
+        catalogue: Catalogue,
         consumed: Collection[Hashable],
         recently_sent: Collection[Hashable],
         segments: Collection[Hashable],

@@ -15,7 +15,9 @@ from .model import Rule
 
 
 @dataclass(frozen=True)
-class _Catalogue:
+class Catalogue:
+    """The item table as the rules see it: ids, availability and first category by position."""
+
     ids: np.ndarray  # item id by position
     index: pd.Index  # item id -> position, for many candidates at once
     positions: dict[Hashable, int]  # the same, for a few (the online path)
@@ -25,14 +27,15 @@ class _Catalogue:
 
 
 @dataclass(frozen=True)
-class _Stage:
+class RuleStage:
     """One stage's rules by priority, their masks stacked: column j is rule j's mask."""
 
     rules: tuple[Rule, ...]
     masks: np.ndarray  # (n_items, n_rules) bool
 
 
-def _catalogue(items: pd.DataFrame, *, needs_categories: bool) -> _Catalogue:
+def build_catalogue(items: pd.DataFrame, *, needs_categories: bool) -> Catalogue:
+    """The catalogue of `items` (item_id, available, and categories when rules cap by them)."""
     required = {"item_id", "available"} | ({"categories"} if needs_categories else set())
     missing = required - set(items.columns)
     if missing:
@@ -48,7 +51,7 @@ def _catalogue(items: pd.DataFrame, *, needs_categories: bool) -> _Catalogue:
         category, uniques = pd.factorize(items["categories"].map(_first_category))
         n_categories = len(uniques)
     positions = {item: position for position, item in enumerate(index.tolist())}
-    return _Catalogue(
+    return Catalogue(
         index.to_numpy(), index, positions, available, np.asarray(category, np.int64), n_categories
     )
 
@@ -59,7 +62,8 @@ def _first_category(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def _rule_mask(rule: Rule, items: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+def rule_mask(rule: Rule, items: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    """Per item: does the rule act on it (for include_only: does it remove it)?"""
     try:
         mask = conditions_mask(items, rule.conditions)
     except EngineError as error:

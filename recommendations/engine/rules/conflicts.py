@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..conditions import Condition, conditions_mask
-from .model import Rule, _utc
+from .model import Rule, to_utc
 
 SCALAR_ITEM_FIELDS = ("item_id", "title", "price", "available", "published_at")
 
@@ -42,8 +42,8 @@ def _overlap(a: Rule, b: Rule) -> bool:
     """Can both rules apply to the same user at the same time?"""
     if a.segment is not None and b.segment is not None and a.segment != b.segment:
         return False
-    starts = [m for m in (_utc(a.starts_at), _utc(b.starts_at)) if m is not None]
-    ends = [m for m in (_utc(a.ends_at), _utc(b.ends_at)) if m is not None]
+    starts = [m for m in (to_utc(a.starts_at), to_utc(b.starts_at)) if m is not None]
+    ends = [m for m in (to_utc(a.ends_at), to_utc(b.ends_at)) if m is not None]
     return not starts or not ends or max(starts) < min(ends)
 
 

@@ -50,8 +50,8 @@ class Rule:
         _rule_check(self)
 
     def active_at(self, now: Moment) -> bool:
-        moment = _utc(now)
-        starts, ends = _utc(self.starts_at), _utc(self.ends_at)
+        moment = to_utc(now)
+        starts, ends = to_utc(self.starts_at), to_utc(self.ends_at)
         return (starts is None or starts <= moment) and (ends is None or moment < ends)
 
     def effect(self) -> str:
@@ -80,9 +80,9 @@ def _rule_check(rule: Rule) -> None:
             fail(name, f"is only used by {', '.join(kinds)}, not {rule.kind}")
     if not all(isinstance(c, Condition) for c in rule.conditions):
         fail("conditions", "must be Condition objects")
-    if not _is_int(rule.priority):
+    if not is_integer(rule.priority):
         fail("priority", f"must be a whole number (got {rule.priority!r})")
-    starts, ends = _utc(rule.starts_at), _utc(rule.ends_at)
+    starts, ends = to_utc(rule.starts_at), to_utc(rule.ends_at)
     if starts is not None and ends is not None and ends <= starts:
         fail("ends_at", f"must come after starts_at ({rule.starts_at} .. {rule.ends_at})")
     _kind_check(rule, fail)
@@ -97,12 +97,12 @@ def _kind_check(rule: Rule, fail: Any) -> None:
         fail("multiplier", f"must be between 0 and 1 for bury (got {m!r})")
     if kind == "pin" and rule.item_id is None:
         fail("item_id", "is required for pin")
-    if kind == "pin" and not (_is_int(rule.position) and rule.position >= 1):
+    if kind == "pin" and not (is_integer(rule.position) and rule.position >= 1):
         fail("position", f"must be 1 or more for pin (got {rule.position!r})")
-    if kind == "cap_per_category" and not (_is_int(rule.cap) and rule.cap >= 1):
+    if kind == "cap_per_category" and not (is_integer(rule.cap) and rule.cap >= 1):
         fail("cap", f"must be 1 or more for cap_per_category (got {rule.cap!r})")
     required = kind == "freshness_boost"
-    if (required or rule.days is not None) and not (_is_int(rule.days) and rule.days >= 1):
+    if (required or rule.days is not None) and not (is_integer(rule.days) and rule.days >= 1):
         fail("days", f"must be 1 or more for {kind} (got {rule.days!r})")
 
 
@@ -110,11 +110,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool)
 
 
-def _is_int(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
+    """A Python or NumPy integer, not a bool."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _utc(value: Moment | None) -> pd.Timestamp | None:
+def to_utc(value: Moment | None) -> pd.Timestamp | None:
+    """The moment as a UTC Timestamp (naive ones taken as UTC); None stays None."""
     if value is None:
         return None
     moment = pd.Timestamp(value)

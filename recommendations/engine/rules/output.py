@@ -8,17 +8,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .run import _Final
+from .run import FinalRows
 
 LIST_COLUMNS = ["user_id", "item_id", "score", "rank", "source", "because_item_id", "rules"]
 TRACE_COLUMNS = ["user_id", "item_id", "rule", "effect"]
 
 
-def _optional(frame: pd.DataFrame, name: str) -> np.ndarray | None:
+def optional_column(frame: pd.DataFrame, name: str) -> np.ndarray | None:
+    """The column as objects, or None when the frame has none of that name."""
     return frame[name].to_numpy(dtype=object) if name in frame.columns else None
 
 
-def _pick(values: Sequence[Any] | np.ndarray | None, row: np.ndarray, fill: Any) -> np.ndarray:
+def candidate_values(
+    values: Sequence[Any] | np.ndarray | None, row: np.ndarray, fill: Any
+) -> np.ndarray:
     """Candidates' values for rows taken from them; `fill` for pinned items that were not."""
     picked = np.full(len(row), fill, dtype=object)
     present = row >= 0
@@ -26,9 +29,10 @@ def _pick(values: Sequence[Any] | np.ndarray | None, row: np.ndarray, fill: Any)
     return picked
 
 
-def _lists_frame(
-    users: np.ndarray, final: _Final, items: np.ndarray, source: np.ndarray, because: np.ndarray
+def lists_frame(
+    users: np.ndarray, final: FinalRows, items: np.ndarray, source: np.ndarray, because: np.ndarray
 ) -> pd.DataFrame:
+    """The `lists` DataFrame (LIST_COLUMNS) of a run's final rows."""
     return pd.DataFrame(
         {
             "user_id": users,
@@ -47,7 +51,7 @@ def _objects(values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
-def _trace_frame(events: list[tuple], users: np.ndarray) -> pd.DataFrame:
+def trace_frame(events: list[tuple], users: np.ndarray) -> pd.DataFrame:
     """The events of a run as rows, by user (each user's in pipeline order)."""
     if not events:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in TRACE_COLUMNS})

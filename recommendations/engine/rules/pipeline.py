@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EngineError
-from .audience import _Audience, _OneUser
-from .catalogue import _Catalogue, _catalogue, _rule_mask, _Stage
-from .model import FILTERS, MULTIPLIERS, Moment, Rule, RuleResult, _is_int, _utc
-from .output import _lists_frame, _optional, _pick, _trace_frame
-from .run import _Final, _Run
+from .audience import BatchAudience, OneUserAudience
+from .catalogue import Catalogue, RuleStage, build_catalogue, rule_mask
+from .model import FILTERS, MULTIPLIERS, Moment, Rule, RuleResult, is_integer, to_utc
+from .output import candidate_values, lists_frame, optional_column, trace_frame
+from .run import FinalRows, RuleRun
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,12 @@ class RulePipeline:
     """Rules compiled against one item table; `apply` (many users) and `apply_user` (one user,
     the online path) run them on candidates. Compile again when the rules or the items change."""
 
-    catalogue: _Catalogue
-    filters: _Stage  # column true: the rule removes the item (for consumed/sent: if paired)
-    multipliers: _Stage
+    catalogue: Catalogue
+    filters: RuleStage  # column true: the rule removes the item (for consumed/sent: if paired)
+    multipliers: RuleStage
     factors: np.ndarray  # the multipliers' multipliers
-    caps: _Stage
-    pins: _Stage  # column true: the pin's conditions hold for the item
+    caps: RuleStage
+    pins: RuleStage  # column true: the pin's conditions hold for the item
     pin_items: np.ndarray  # each pin's item position, -1 when the table does not know it
     inactive: tuple[Rule, ...] = ()
 
@@ -37,17 +37,17 @@ class RulePipeline:
     ) -> RulePipeline:
         """Keep the rules active at `now` (default: the current time), by priority, and
         precompute their masks over `items` (item_id, available, categories, published_at, ...)."""
-        moment = _utc(now) or pd.Timestamp.now(tz="UTC")
+        moment = to_utc(now) or pd.Timestamp.now(tz="UTC")
         ordered = sorted(rules, key=lambda rule: rule.priority)  # stable: ties keep input order
         active = [rule for rule in ordered if rule.active_at(moment)]
         capping = any(rule.kind == "cap_per_category" for rule in active)
-        catalogue = _catalogue(items, needs_categories=capping)
+        catalogue = build_catalogue(items, needs_categories=capping)
 
-        def stage(kinds: Sequence[str]) -> _Stage:
+        def stage(kinds: Sequence[str]) -> RuleStage:
             chosen = tuple(rule for rule in active if rule.kind in kinds)
-            masks = [_rule_mask(rule, items, moment) for rule in chosen]
+            masks = [rule_mask(rule, items, moment) for rule in chosen]
             stacked = np.stack(masks, axis=1) if masks else np.zeros((len(items), 0), bool)
-            return _Stage(chosen, stacked)
+            return RuleStage(chosen, stacked)
 
         pins = stage(("pin",))
         return cls(
@@ -85,9 +85,9 @@ class RulePipeline:
         if missing:
             raise EngineError(f"candidates lack the columns {', '.join(sorted(missing))}")
         codes, users = pd.factorize(candidates["user_id"])
-        audience = _Audience(users, self.catalogue, consumed, recently_sent, segments)
+        audience = BatchAudience(users, self.catalogue, consumed, recently_sent, segments)
         item_ids = candidates["item_id"].to_numpy()
-        run = _Run(
+        run = RuleRun(
             self,
             audience,
             np.asarray(codes, dtype=np.int64),
@@ -100,14 +100,14 @@ class RulePipeline:
         final = run.run()
         row = final.row
         labels = users.to_numpy()
-        lists = _lists_frame(
+        lists = lists_frame(
             labels[final.user],
             final,
             self.catalogue.ids[final.item],
-            _pick(_optional(candidates, "source"), row, "pinned"),
-            _pick(_optional(candidates, "because_item_id"), row, None),
+            candidate_values(optional_column(candidates, "source"), row, "pinned"),
+            candidate_values(optional_column(candidates, "because_item_id"), row, None),
         )
-        return RuleResult(lists, _trace_frame(run.events, labels))
+        return RuleResult(lists, trace_frame(run.events, labels))
 
     def apply_user(
         self,
@@ -132,17 +132,17 @@ class RulePipeline:
         ids = item_ids.tolist() if isinstance(item_ids, np.ndarray) else list(item_ids)
         lookup = self.catalogue.positions.get
         positions = np.fromiter((lookup(i, -1) for i in ids), dtype=np.int64, count=len(ids))
-        one = _OneUser(self.catalogue, consumed, recently_sent, segments)
+        one = OneUserAudience(self.catalogue, consumed, recently_sent, segments)
         user = np.zeros(len(ids), dtype=np.int64)
         score = np.asarray(scores, dtype=float)
-        run = _Run(self, one, user, positions, score, np.array(ids, dtype=object), k, trace)
+        run = RuleRun(self, one, user, positions, score, np.array(ids, dtype=object), k, trace)
         final = run.run()
         return UserList(
             user_id=user_id,
             item_id=self.catalogue.ids[final.item],
             score=final.score,
-            source=_pick(sources, final.row, "pinned"),
-            because_item_id=_pick(because, final.row, None),
+            source=candidate_values(sources, final.row, "pinned"),
+            because_item_id=candidate_values(because, final.row, None),
             rules=final.labels,
             events=tuple(run.events),
         )
@@ -158,20 +158,20 @@ class UserList:
     source: np.ndarray
     because_item_id: np.ndarray
     rules: np.ndarray  # tuples of effects, as in RuleResult.lists
-    events: tuple = ()  # the trace, as _Run records it
+    events: tuple = ()  # the trace, as RuleRun records it
 
     def frames(self) -> RuleResult:
         """The same DataFrames `apply` returns."""
         n = len(self.item_id)
-        final = _Final(
+        final = FinalRows(
             np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
             np.zeros(n, np.int64), np.arange(1, n + 1), self.score, self.rules,
         )  # fmt: skip
         users = np.full(n, self.user_id, dtype=object)
-        lists = _lists_frame(users, final, self.item_id, self.source, self.because_item_id)
-        return RuleResult(lists, _trace_frame(list(self.events), np.array([self.user_id])))
+        lists = lists_frame(users, final, self.item_id, self.source, self.because_item_id)
+        return RuleResult(lists, trace_frame(list(self.events), np.array([self.user_id])))
 
 
 def _check_k(k: Any) -> None:
-    if not _is_int(k) or k < 1:
+    if not is_integer(k) or k < 1:
         raise EngineError(f"k must be a whole number of 1 or more (got {k!r})")

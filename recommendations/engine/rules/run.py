@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from .arrays import _fill_within, _group_position, _member, _row_codes
-from .audience import _Audience, _OneUser
+from .arrays import fill_within_groups, isin_sorted, position_in_group, row_codes
+from .audience import BatchAudience, OneUserAudience
+from .catalogue import Catalogue, RuleStage
 from .model import Rule
-
-if TYPE_CHECKING:
-    from .pipeline import RulePipeline
-
 
 UNKNOWN, UNAVAILABLE = -3, -2  # filter reasons that are not rules (rules use their index)
 KEPT = -1
@@ -21,7 +18,7 @@ PAIRED = ("exclude_consumed", "exclude_recently_sent")
 
 
 @dataclass(frozen=True)
-class _Final:
+class FinalRows:
     """The final rows, by user and rank: candidate row (-1: a pin's own) and pin index (-1)."""
 
     user: np.ndarray
@@ -33,13 +30,32 @@ class _Final:
     labels: np.ndarray
 
 
-class _Run:
+class CompiledRules(Protocol):
+    """What a run reads from the compiled rules; `RulePipeline` is one."""
+
+    @property
+    def catalogue(self) -> Catalogue: ...
+    @property
+    def filters(self) -> RuleStage: ...
+    @property
+    def multipliers(self) -> RuleStage: ...
+    @property
+    def factors(self) -> np.ndarray: ...
+    @property
+    def caps(self) -> RuleStage: ...
+    @property
+    def pins(self) -> RuleStage: ...
+    @property
+    def pin_items(self) -> np.ndarray: ...
+
+
+class RuleRun:
     """One application of the rules to candidate rows (user code, item position, score)."""
 
     def __init__(
         self,
-        pipeline: RulePipeline,
-        audience: _Audience | _OneUser,
+        pipeline: CompiledRules,
+        audience: BatchAudience | OneUserAudience,
         user: np.ndarray,
         item: np.ndarray,
         score: np.ndarray,
@@ -57,7 +73,7 @@ class _Run:
         }
         self.events: list[tuple[np.ndarray, np.ndarray, str | None, str]] = []
 
-    def run(self) -> _Final:
+    def run(self) -> FinalRows:
         reason = self.filter_reasons(self.user, self.item)
         self.trace_removals(reason)
         kept = reason == KEPT
@@ -112,14 +128,14 @@ class _Run:
             counted = self.p.caps.masks[item, j] & (category >= 0)
             counted &= self.applies["caps"][user, j]
             keys = user[counted] * max(catalogue.n_categories, 1) + category[counted]
-            capped = np.flatnonzero(counted)[_group_position(keys) >= rule.cap]
+            capped = np.flatnonzero(counted)[position_in_group(keys) >= rule.cap]
             self.record(rows[capped], rule.name, f"capped by {rule.name}")
             rows = np.delete(rows, capped)
         return rows
 
     # pins and the final lists
 
-    def place(self, rows: np.ndarray, touched: np.ndarray) -> _Final:
+    def place(self, rows: np.ndarray, touched: np.ndarray) -> FinalRows:
         """Pins into their slots, the other rows into the free ones in order; k per user."""
         has_rows = np.zeros(self.n_users, dtype=bool)
         has_rows[self.user[rows]] = True
@@ -132,7 +148,7 @@ class _Run:
         pin_item = self.p.pin_items[pin_index]
         rows, pin_row = self.take_pinned(rows, pin_user * self.n_items + pin_item)
         user = self.user[rows]
-        nth = _group_position(user)
+        nth = position_in_group(user)
         fits = nth < self.k - taken.sum(axis=1)[user]
         free_slots = np.argsort(taken, axis=1, kind="stable")  # free (False) slots first
         rows, user, slot = rows[fits], user[fits], free_slots[user[fits], nth[fits]]
@@ -181,7 +197,7 @@ class _Run:
             return rows, pin_row
         keys = self.user[rows] * self.n_items + self.item[rows]
         order = np.argsort(pin_keys)
-        moved = _member(keys, pin_keys[order])
+        moved = isin_sorted(keys, pin_keys[order])
         pin_row[order[np.searchsorted(pin_keys[order], keys[moved])]] = rows[moved]
         return rows[~moved], pin_row
 
@@ -194,20 +210,20 @@ class _Run:
         pin: np.ndarray,
         slot: np.ndarray,
         touched: np.ndarray,
-    ) -> _Final:
+    ) -> FinalRows:
         """Order by user and slot, rank from 1; a pinned row takes the score of the row above."""
         order = np.lexsort((slot, user))
         user, item, row, pin = user[order], item[order], row[order], pin[order]
-        rank = _group_position(user) + 1
+        rank = position_in_group(user) + 1
         own = np.where(row >= 0, self.score[row] if len(self.score) else 0.0, 0.0)
-        score = _fill_within(np.where(pin >= 0, np.nan, own), user)
+        score = fill_within_groups(np.where(pin >= 0, np.nan, own), user)
         score = np.where(np.isnan(score) & (pin >= 0), own, score)
         for j, rule in enumerate(self.p.pins.rules if self.tracing else ()):
             for place in np.unique(rank[pin == j]):
                 users = user[(pin == j) & (rank == place)]
                 self.record_pin(users, rule, f"pinned at {place} by {rule.name}")
         labels = self.labels(row, pin, rank, touched)
-        return _Final(user, item, row, pin, rank, score, labels)
+        return FinalRows(user, item, row, pin, rank, score, labels)
 
     def labels(
         self, row: np.ndarray, pin: np.ndarray, rank: np.ndarray, touched: np.ndarray
@@ -215,7 +231,7 @@ class _Run:
         """The `rules` column: the multipliers that touched each row, then its pin."""
         mine = np.zeros((len(row), touched.shape[1]), dtype=bool)
         mine[row >= 0] = touched[row[row >= 0]]
-        _, code = np.unique(_row_codes(mine), return_inverse=True)
+        _, code = np.unique(row_codes(mine), return_inverse=True)
         width = self.k + 1
         key = (code.ravel() * (len(self.p.pins.rules) + 1) + pin + 1) * width
         key += np.where(pin >= 0, rank, 0)

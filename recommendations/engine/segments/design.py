@@ -9,12 +9,12 @@ import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
 from ..errors import EngineError
-from .features import AFFINITY_PREFIX, OTHER_CATEGORY, _activity, _affinities
+from .features import AFFINITY_PREFIX, OTHER_CATEGORY, activity_columns_in, affinity_columns_in
 
 NO_EVENT_RECENCY_DAYS = 365.0  # users without events count as at least this long inactive
 
 
-def _design(
+def design_matrix(
     features: pd.DataFrame,
     columns: list[str],
     recency_fill: float | None,
@@ -27,7 +27,7 @@ def _design(
     Fits the recency fill and the scaler when none are given; `pool` folds affinity columns
     unknown to `columns` into affinity:other.
     """
-    activity = _activity(columns)
+    activity = activity_columns_in(columns)
     missing = [c for c in activity if c not in features.columns]
     if missing:
         raise EngineError(f"features lack {', '.join(missing)}")
@@ -40,17 +40,17 @@ def _design(
     logged = np.log1p(values.fillna(0).clip(lower=0).to_numpy())
     if scaler is None:
         scaler = StandardScaler().fit(logged)
-    affinity = _affinities(columns)
+    affinity = affinity_columns_in(columns)
     shares = features.reindex(columns=affinity).fillna(0).astype(float)
     other = AFFINITY_PREFIX + OTHER_CATEGORY
-    extra = [c for c in _affinities(list(features.columns)) if c not in affinity]
+    extra = [c for c in affinity_columns_in(list(features.columns)) if c not in affinity]
     if pool and extra and other in shares:
         shares[other] += features[extra].fillna(0).sum(axis=1)
     matrix = np.hstack([scaler.transform(logged), shares.to_numpy()])
     return matrix, float(recency_fill or NO_EVENT_RECENCY_DAYS), scaler
 
 
-def _affinity_factor(matrix: np.ndarray, n_activity: int, weight: float) -> float:
+def balanced_affinity_factor(matrix: np.ndarray, n_activity: int, weight: float) -> float:
     """The common factor for the affinity shares: the square root of (the activity block's
     first eigenvalue / the affinity block's first eigenvalue) x `weight`, so that the main
     direction of each block carries the same variance (multiple factor analysis weighting)."""

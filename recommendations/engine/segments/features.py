@@ -92,7 +92,7 @@ def behaviour_features(
         [table, pd.DataFrame(affinity[1], index=table.index, columns=affinity[0])], axis=1
     )
     if user_ids is not None:
-        table = _reindex_users(table, pd.Index(list(user_ids), name="user_id"))
+        table = reindex_users(table, pd.Index(list(user_ids), name="user_id"))
     return table
 
 
@@ -126,7 +126,7 @@ def _first_category(value: Any) -> str | None:
     return None
 
 
-def _reindex_users(table: pd.DataFrame, users: pd.Index) -> pd.DataFrame:
+def reindex_users(table: pd.DataFrame, users: pd.Index) -> pd.DataFrame:
     """`table` on exactly `users`; users missing from it get zero counts and affinities."""
     if users.has_duplicates:
         raise EngineError("user_ids has duplicates")
@@ -139,7 +139,8 @@ def _reindex_users(table: pd.DataFrame, users: pd.Index) -> pd.DataFrame:
     return table
 
 
-def _by_user(table: pd.DataFrame, name: str) -> pd.DataFrame:
+def indexed_by_user(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """`table` indexed by a unique `user_id` (moved from its column when it has one)."""
     if "user_id" in table.columns:
         table = table.set_index("user_id")
     if table.index.has_duplicates:
@@ -147,11 +148,13 @@ def _by_user(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table.rename_axis("user_id")
 
 
-def _activity(columns: Sequence[str]) -> list[str]:
+def activity_columns_in(columns: Sequence[str]) -> list[str]:
+    """The ACTIVITY_COLUMNS present in `columns`, in ACTIVITY_COLUMNS order."""
     return [c for c in ACTIVITY_COLUMNS if c in columns]
 
 
-def _affinities(columns: Sequence[str]) -> list[str]:
+def affinity_columns_in(columns: Sequence[str]) -> list[str]:
+    """The `affinity:<category>` columns among `columns`, in their order."""
     return [c for c in columns if str(c).startswith(AFFINITY_PREFIX)]
 
 

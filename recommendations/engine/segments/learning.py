@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..errors import EngineError
-from .design import _affinity_factor, _design
-from .features import ACTIVITY_COLUMNS, _activity, _affinities, _by_user
+from .design import balanced_affinity_factor, design_matrix
+from .features import ACTIVITY_COLUMNS, activity_columns_in, affinity_columns_in, indexed_by_user
 from .naming import segment_profiles
 
 KMEANS_N_INIT = 4
@@ -52,11 +52,11 @@ class LearnedSegments:
         Affinity columns unknown to the fit are pooled into `affinity:other`; missing ones
         count as zero; activity columns must all be present.
         """
-        features = _by_user(features, "features")
+        features = indexed_by_user(features, "features")
         if self.model is None:
             return pd.Series(0, index=features.index, name="segment", dtype=np.int64)
-        matrix = _design(features, self.columns, self.recency_fill, self.scaler, pool=True)[0]
-        matrix[:, len(_activity(self.columns)) :] *= self.affinity_factor
+        matrix = design_matrix(features, self.columns, self.recency_fill, self.scaler, pool=True)[0]
+        matrix[:, len(activity_columns_in(self.columns)) :] *= self.affinity_factor
         clusters = self.model.predict(matrix)
         return pd.Series(self.segment_of_cluster[clusters], index=features.index, name="segment")
 
@@ -89,7 +89,7 @@ def learn_segments(
     `sample_size` users, the same for every k) wins, ties to the smaller k. If none qualifies,
     the largest smaller k that does; failing that, one segment. Deterministic for a random_state.
     """
-    features = _by_user(features, "features")
+    features = indexed_by_user(features, "features")
     ks = sorted(set(int(k) for k in k_range))
     if not ks or ks[0] < 2:
         raise EngineError(f"k_range must hold values of at least 2, not {ks}")
@@ -102,12 +102,14 @@ def learn_segments(
             f"{n} users cannot make a segment of at least {smallest_allowed} users "
             f"(min_size={min_size}); collect more users or lower min_size"
         )
-    columns = _activity(list(features.columns)) + _affinities(list(features.columns))
-    if not _activity(columns):
+    present = list(features.columns)
+    columns = activity_columns_in(present) + affinity_columns_in(present)
+    n_activity = len(activity_columns_in(columns))
+    if not n_activity:
         raise EngineError(f"features need activity columns ({', '.join(ACTIVITY_COLUMNS)})")
-    matrix, recency_fill, scaler = _design(features, columns, None, None, pool=False)
-    factor = _affinity_factor(matrix, len(_activity(columns)), affinity_weight)
-    matrix[:, len(_activity(columns)) :] *= factor
+    matrix, recency_fill, scaler = design_matrix(features, columns, None, None, pool=False)
+    factor = balanced_affinity_factor(matrix, n_activity, affinity_weight)
+    matrix[:, n_activity:] *= factor
     base = dict(columns=columns, recency_fill=recency_fill, affinity_factor=factor, scaler=scaler)
 
     distinct = len(np.unique(matrix.round(9), axis=0))

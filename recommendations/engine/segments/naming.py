@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from .features import AFFINITY_PREFIX, _activity, _affinities, _by_user
+from .features import AFFINITY_PREFIX, activity_columns_in, affinity_columns_in, indexed_by_user
 
 # Naming (on a segment's median recency among its users with events, and mean affinities).
 ACTIVE_MAX_DAYS = 14.0  # "Active": median recency up to two weeks
@@ -23,11 +23,12 @@ def segment_profiles(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     Recency (mean and median) is over the segment's users with events (`without_events` counts
     the others). Names: see `segment_name`.
     """
-    features = _by_user(features, "features")
+    features = indexed_by_user(features, "features")
     labels = labels.reindex(features.index)
     grouped = features.groupby(labels.to_numpy())
-    activity = _activity(list(features.columns))
-    affinity = [c for c in _affinities(list(features.columns)) if c != AFFINITY_PREFIX + "other"]
+    present = list(features.columns)
+    activity = activity_columns_in(present)
+    affinity = [c for c in affinity_columns_in(present) if c != AFFINITY_PREFIX + "other"]
     means = grouped[activity].mean() if activity else pd.DataFrame(index=grouped.size().index)
     profiles = pd.DataFrame(
         {"size": grouped.size(), "share": grouped.size() / len(features)}, index=means.index

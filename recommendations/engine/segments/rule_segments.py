@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..conditions import Condition, conditions_mask
 from ..errors import EngineError
-from .features import _by_user, _reindex_users
+from .features import indexed_by_user, reindex_users
 
 
 def rule_segment_members(
@@ -23,13 +23,13 @@ def rule_segment_members(
     as users without events (zero counts and affinities, no recency), so `country in [...]`
     finds them and `recency_days lt 7` does not. No conditions: every user.
     """
-    features = _by_user(features, "features")
+    features = indexed_by_user(features, "features")
     table = features
     if attributes is not None:
-        attributes = _by_user(attributes, "attributes")
+        attributes = indexed_by_user(attributes, "attributes")
         clash = sorted(set(features.columns) & set(attributes.columns))
         if clash:
             raise EngineError(f"features and attributes both have {', '.join(clash)}")
         users = features.index.union(attributes.index, sort=False)
-        table = _reindex_users(features, users).join(attributes)
+        table = reindex_users(features, users).join(attributes)
     return pd.Index(table.index[conditions_mask(table, conditions)], name="user_id")
