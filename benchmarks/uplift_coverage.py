@@ -1,13 +1,14 @@
 """Experiment intervals: how often the uplift report's 95% intervals contain the true uplift.
 
-Each scenario simulates `--simulations` experiments with `bulletins.stats.interval_coverage`: a
-population split between control and variant by a stable hash of the user id, each user with
-an open propensity and a click-given-open propensity drawn from Beta distributions (mean open
-rate 25%, concentration 5), one delivered email each, opens, clicks given an open and
-conversions given a click (5%). The true relative uplift is the ratio of the arms' expected
-CTRs minus 1, fixed by the parameters; the report's intervals (`bulletins.stats.uplift`:
-Katz log rate-ratio for the relative uplift, Newcombe's hybrid score for the difference) are
-counted as covering when they contain it. Requirement: at least 90% in every scenario.
+Each scenario simulates `--simulations` experiments with
+`bulletins.stats_simulation.interval_coverage`: a population split between control and variant
+by a stable hash of the user id, each user with an open propensity and a click-given-open
+propensity drawn from Beta distributions (mean open rate 25%, concentration 5), one delivered
+email each, opens, clicks given an open and conversions given a click (5%). The true relative
+uplift is the ratio of the arms' expected CTRs minus 1, fixed by the parameters; the report's
+intervals (`bulletins.stats.uplift`: Katz log rate-ratio for the relative uplift, Newcombe's
+hybrid score for the difference) are counted as covering when they contain it. Requirement:
+at least 90% in every scenario.
 
 The grid crosses true uplifts (0, +10%, +30%), control CTRs (2%, 5%, 10%) and audiences (5k,
 20k, 50k users); then small audiences, conversions, an unequal split, users all alike, and the
@@ -28,7 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bulletins.stats import Coverage, achieved_power, interval_coverage  # noqa: E402
+from bulletins.stats import achieved_power  # noqa: E402
+from bulletins.stats_simulation import Coverage, interval_coverage  # noqa: E402
 
 SECTION = "uplift-coverage"
 REQUIRED = 0.90
@@ -157,8 +159,9 @@ def markdown(
         "",
         stamp(command),
         "",
-        f"Each row is {n:,} simulated experiments through `bulletins.stats.interval_coverage`: "
-        "users split 50/50 between control and variant by a stable hash of their id (the "
+        f"Each row is {n:,} simulated experiments through "
+        "`bulletins.stats_simulation.interval_coverage`: users split 50/50 between control and "
+        "variant by a stable hash of their id (the "
         "sender's 10,000 buckets), each user with an open propensity (Beta, mean 25%, "
         "concentration 5) and a click-given-open propensity (Beta, mean CTR / 25%, "
         "concentration 5) of their own, one delivered email each, opens, unique clicks given "

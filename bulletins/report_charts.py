@@ -4,7 +4,7 @@ and charts as inline SVG coordinates (no JavaScript, nothing fetched)."""
 import datetime as dt
 import math
 
-from bulletins.services.reports import Counts
+from bulletins.selectors import Counts
 from bulletins.stats import Uplift, wilson_interval
 
 CONFIDENCE = 0.95

@@ -1,7 +1,7 @@
 """Experiment statistics for bulletin reports: the uplift of a variant over the control arm, with
-intervals, p-values and sample sizes, and a simulation that checks the intervals' coverage.
+intervals, p-values and sample sizes.
 
-Pure Python, NumPy and SciPy, no Django: usable as is in a notebook.
+Pure Python and SciPy, no Django: usable as is in a notebook.
 
 A rate is successes over trials: CTR is unique human clicks over delivered emails, conversion
 rate conversions over delivered. `uplift` compares a variant arm with the control arm:
@@ -33,9 +33,8 @@ with p1 the baseline, p2 = p1 * (1 + relative uplift), pbar = (p1 + p2) / 2, q =
 unequal arms `Uplift.underpowered` uses the equal-arm size with the same variance,
 2 n_c n_v / (n_c + n_v).
 
-`simulate_experiment` and `interval_coverage` push a simulated population with a known true
-uplift through deliveries, opens, clicks and conversions and count how often `uplift`'s
-intervals contain the true value (see `simulate_experiment` for the model).
+`bulletins.stats_simulation` checks the intervals' coverage on simulated populations with a
+known true uplift.
 """
 
 from __future__ import annotations
@@ -45,20 +44,17 @@ import numbers
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from scipy import optimize, special, stats
 
-Metric = Literal["ctr", "conversion_rate"]
-
 MIN_EXPECTED_COUNT = 5  # below this expected cell count the p-value is Fisher's exact test
-HASH_BUCKETS = 10_000  # as recommendations.services.experiments: arms share 10,000 buckets
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation
+# Validation (`bulletins.stats_simulation` checks its arguments with these too)
 
 
-def _count(name: str, value: object) -> int:
+def checked_count(name: str, value: object) -> int:
+    """A whole number >= 0 (a count of successes, trials, users), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value < 0:
@@ -66,15 +62,16 @@ def _count(name: str, value: object) -> int:
     return int(value)
 
 
-def _real(name: str, value: object) -> float:
+def checked_real(name: str, value: object) -> float:
+    """A finite real number, as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
-def _open_unit(name: str, value: object) -> float:
+def checked_probability(name: str, value: object) -> float:
     """A probability strictly between 0 and 1 (confidence, power, a baseline rate)."""
-    number = _real(name, value)
+    number = checked_real(name, value)
     if not 0 < number < 1:
         raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value!r}")
     return number
@@ -93,12 +90,12 @@ def wilson_interval(
     *, successes: int, trials: int, confidence: float = 0.95
 ) -> tuple[float, float]:
     """Wilson's score interval for one rate: within [0, 1], sensible at 0 and at 100%."""
-    successes, trials = _count("successes", successes), _count("trials", trials)
+    successes, trials = checked_count("successes", successes), checked_count("trials", trials)
     if successes > trials:
         raise ValueError(f"successes ({successes}) must not exceed trials ({trials})")
     if trials == 0:
         raise ValueError("trials must be > 0")
-    confidence = _open_unit("confidence", confidence)
+    confidence = checked_probability("confidence", confidence)
     return _wilson(successes, trials, _z(confidence))
 
 
@@ -155,8 +152,8 @@ def _p_value(
 
 
 def _arm_rates(baseline_rate: float, relative_uplift: float) -> tuple[float, float]:
-    baseline_rate = _open_unit("baseline_rate", baseline_rate)
-    relative_uplift = _real("relative_uplift", relative_uplift)
+    baseline_rate = checked_probability("baseline_rate", baseline_rate)
+    relative_uplift = checked_real("relative_uplift", relative_uplift)
     if relative_uplift == 0:
         raise ValueError("relative_uplift must not be 0: no sample size detects no difference")
     varied = baseline_rate * (1 + relative_uplift)
@@ -184,8 +181,8 @@ def sample_size_per_arm(
 
     Baseline 10%, +20% (10% -> 12%), 95%, 80%: 3,841 per arm (3,840.8 rounded up)."""
     p1, p2 = _arm_rates(baseline_rate, relative_uplift)
-    z_alpha = _z(_open_unit("confidence", confidence))
-    z_power = float(special.ndtri(_open_unit("power", power)))
+    z_alpha = _z(checked_probability("confidence", confidence))
+    z_power = float(special.ndtri(checked_probability("power", power)))
     needed = _trials_needed(p1, p2, z_alpha, z_power)
     return math.ceil(needed - 1e-9)  # 1e-9: an exact whole number stays itself despite rounding
 
@@ -201,10 +198,10 @@ def achieved_power(
     are the baseline and the baseline times (1 + relative_uplift), with `trials_per_arm` in
     each arm (the opposite tail neglected, as in `sample_size_per_arm`, its inverse)."""
     p1, p2 = _arm_rates(baseline_rate, relative_uplift)
-    trials = _real("trials_per_arm", trials_per_arm)
+    trials = checked_real("trials_per_arm", trials_per_arm)
     if trials <= 0:
         raise ValueError(f"trials_per_arm must be > 0, got {trials_per_arm!r}")
-    z_alpha = _z(_open_unit("confidence", confidence))
+    z_alpha = _z(checked_probability("confidence", confidence))
     mean = (p1 + p2) / 2
     spread = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     score = (abs(p2 - p1) * math.sqrt(trials) - z_alpha * math.sqrt(2 * mean * (1 - mean))) / spread
@@ -221,12 +218,12 @@ def detectable_uplift(
     """The smallest relative increase over `baseline_rate` that `trials_per_arm` per arm detect
     with probability `power` (the inverse of `sample_size_per_arm` in the uplift, solved with
     Brent's method). `math.inf` when even a variant rate of 100% is not detectable."""
-    baseline_rate = _open_unit("baseline_rate", baseline_rate)
-    trials = _real("trials_per_arm", trials_per_arm)
+    baseline_rate = checked_probability("baseline_rate", baseline_rate)
+    trials = checked_real("trials_per_arm", trials_per_arm)
     if trials <= 0:
         raise ValueError(f"trials_per_arm must be > 0, got {trials_per_arm!r}")
-    z_alpha = _z(_open_unit("confidence", confidence))
-    z_power = float(special.ndtri(_open_unit("power", power)))
+    z_alpha = _z(checked_probability("confidence", confidence))
+    z_power = float(special.ndtri(checked_probability("power", power)))
     largest = 1 / baseline_rate - 1  # the variant at 100%
 
     def excess(relative: float) -> float:
@@ -289,12 +286,12 @@ class Uplift:
         observed control rate with probability `power` at this result's confidence; None when
         they are large enough. Unequal arms count as `equal_arm_trials` per arm; the smallest
         detectable uplift it quotes is an increase."""
-        wanted = _real("relative_uplift_wanted", relative_uplift_wanted)
+        wanted = checked_real("relative_uplift_wanted", relative_uplift_wanted)
         if wanted == 0 or wanted <= -1:
             raise ValueError(
                 f"relative_uplift_wanted must be above -1 and not 0, got {relative_uplift_wanted!r}"
             )
-        power = _open_unit("power", power)
+        power = checked_probability("power", power)
         needed_for = _signed_percent(wanted)
         if self.control_rate is None:
             return f"Cannot check the sample size needed to detect {needed_for}: {self.reason}."
@@ -355,10 +352,10 @@ def uplift(
     in either arm gives a difference of 0 with its interval but no relative uplift; an arm with
     no successes, or nothing but successes, gives a continuity-corrected relative uplift
     (module docstring)."""
-    control_successes = _count("control_successes", control_successes)
-    control_trials = _count("control_trials", control_trials)
-    variant_successes = _count("variant_successes", variant_successes)
-    variant_trials = _count("variant_trials", variant_trials)
+    control_successes = checked_count("control_successes", control_successes)
+    control_trials = checked_count("control_trials", control_trials)
+    variant_successes = checked_count("variant_successes", variant_successes)
+    variant_trials = checked_count("variant_trials", variant_trials)
     if control_successes > control_trials:
         raise ValueError(
             f"control_successes ({control_successes}) must not exceed control_trials "
@@ -369,7 +366,7 @@ def uplift(
             f"variant_successes ({variant_successes}) must not exceed variant_trials "
             f"({variant_trials})"
         )
-    confidence = _open_unit("confidence", confidence)
+    confidence = checked_probability("confidence", confidence)
     counts = {
         "control_successes": control_successes,
         "control_trials": control_trials,
@@ -416,303 +413,4 @@ def uplift(
         relative_low=math.expm1(log_ratio - z * se),
         relative_high=math.expm1(log_ratio + z * se),
         continuity_corrected=corrected,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Simulation
-
-
-@dataclass(frozen=True)
-class ArmOutcome:
-    """What one arm's deliveries gave. `clicks` counts unique human clicks: deliveries clicked
-    at least once; `conversions` counts clicked deliveries that converted."""
-
-    users: int
-    delivered: int
-    opens: int
-    clicks: int
-    conversions: int
-
-    def successes(self, metric: Metric) -> int:
-        return self.clicks if metric == "ctr" else self.conversions
-
-
-@dataclass(frozen=True)
-class SimulatedExperiment:
-    """One simulated experiment and the expected rates it was drawn from."""
-
-    control: ArmOutcome
-    variant: ArmOutcome
-    true_control_ctr: float
-    true_variant_ctr: float
-    conversion_rate: float
-
-    def true_rates(self, metric: Metric = "ctr") -> tuple[float, float]:
-        """The arms' expected rates (control, variant) of `metric` per delivered email."""
-        factor = 1.0 if metric == "ctr" else self.conversion_rate
-        return self.true_control_ctr * factor, self.true_variant_ctr * factor
-
-    def true_relative_uplift(self, metric: Metric = "ctr") -> float:
-        control, variant = self.true_rates(metric)
-        return variant / control - 1
-
-    def true_difference(self, metric: Metric = "ctr") -> float:
-        control, variant = self.true_rates(metric)
-        return variant - control
-
-    def uplift(self, *, metric: Metric = "ctr", confidence: float = 0.95) -> Uplift:
-        return uplift(
-            control_successes=self.control.successes(metric),
-            control_trials=self.control.delivered,
-            variant_successes=self.variant.successes(metric),
-            variant_trials=self.variant.delivered,
-            confidence=confidence,
-        )
-
-
-def _hash_buckets(user_ids: np.ndarray, salt: int) -> np.ndarray:
-    """A stable bucket in [0, HASH_BUCKETS) per user id (SplitMix64's finalizer over id + salt),
-    as the sender's SHA-256 bucket: fixed per user, uniform and independent of behaviour."""
-    with np.errstate(over="ignore"):
-        h = user_ids.astype(np.uint64) + np.uint64(salt)
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return (h % np.uint64(HASH_BUCKETS)).astype(np.int64)
-
-
-def _propensities(
-    rng: np.random.Generator, mean: float, concentration: float | None, size: int
-) -> np.ndarray | float:
-    """Per-user probabilities with mean `mean`: Beta(mean c, (1 - mean) c) with c the
-    concentration, or the mean itself for every user when concentration is None."""
-    if concentration is None:
-        return mean
-    return rng.beta(mean * concentration, (1 - mean) * concentration, size=size)
-
-
-def _occurrences(
-    rng: np.random.Generator, tries: np.ndarray | int, p: np.ndarray | float, size: int
-) -> np.ndarray:
-    """Per user, how many of `tries` happen, each with the user's probability `p`."""
-    if isinstance(tries, int) and tries == 1:
-        return (rng.random(size) < p).astype(np.int64)  # a Bernoulli draw, 10x faster
-    return rng.binomial(tries, p, size=size)
-
-
-def _arm_simulate(
-    rng: np.random.Generator,
-    *,
-    users: int,
-    sends_per_user: int,
-    open_rate: float,
-    click_rate: float,
-    conversion_rate: float,
-    concentration: float | None,
-) -> ArmOutcome:
-    """One arm: each user's propensities, then opens, clicks and conversions per delivery."""
-    opens = _occurrences(
-        rng, sends_per_user, _propensities(rng, open_rate, concentration, users), users
-    )
-    opens_of_openers = opens[opens > 0]  # click propensities matter only for users who open
-    openers = opens_of_openers.size
-    tries = 1 if sends_per_user == 1 else opens_of_openers
-    clicks = _occurrences(
-        rng, tries, _propensities(rng, click_rate, concentration, openers), openers
-    )
-    total_clicks = int(clicks.sum())
-    return ArmOutcome(
-        users=users,
-        delivered=users * sends_per_user,
-        opens=int(opens.sum()),
-        clicks=total_clicks,
-        conversions=int(rng.binomial(total_clicks, conversion_rate)),
-    )
-
-
-def simulate_experiment(
-    *,
-    rng: np.random.Generator,
-    n_users: int,
-    control_rate: float,
-    true_relative_uplift: float,
-    open_rate: float = 0.25,
-    conversion_rate: float = 0.05,
-    variant_share: float = 0.5,
-    concentration: float | None = 5.0,
-    sends_per_user: int = 1,
-) -> SimulatedExperiment:
-    """A population of `n_users` users split between control and variant by a stable hash of
-    their id (`variant_share` of the 10,000 buckets to the variant), each delivered
-    `sends_per_user` emails.
-
-    Users differ: each has an open propensity drawn from Beta with mean `open_rate` and a
-    click-given-open propensity drawn from Beta with mean `control_rate / open_rate` in the
-    control and `control_rate * (1 + true_relative_uplift) / open_rate` in the variant, both
-    with `concentration` (alpha + beta; smaller is more varied; None: all users alike). A
-    delivered email is opened with the user's open propensity, an opened one clicked with the
-    click propensity, a clicked one converts with `conversion_rate`.
-
-    The true values are defined by the parameters: each arm's expected CTR (unique clicks per
-    delivered email) is open_rate times its mean click-given-open propensity (the two
-    propensities are independent), so the true relative uplift on CTR, the ratio of the arms'
-    expected CTRs minus 1, is exactly `true_relative_uplift`, and the true difference
-    `control_rate * true_relative_uplift`. Conversion rate per delivered email has the same
-    relative uplift.
-
-    With one send per user every delivery is an independent trial and the arms' counts are
-    binomial whatever the spread of users. With several sends a user's deliveries are
-    correlated and the binomial intervals are too narrow: that is what `sends_per_user` shows.
-    """
-    n_users = _count("n_users", n_users)
-    if n_users == 0:
-        raise ValueError("n_users must be > 0")
-    open_rate = _open_unit("open_rate", open_rate)
-    control_rate = _open_unit("control_rate", control_rate)
-    true_relative_uplift = _real("true_relative_uplift", true_relative_uplift)
-    conversion_rate = _real("conversion_rate", conversion_rate)
-    if not 0 <= conversion_rate <= 1:
-        raise ValueError(f"conversion_rate must be between 0 and 1, got {conversion_rate!r}")
-    variant_share = _open_unit("variant_share", variant_share)
-    if concentration is not None and not _real("concentration", concentration) > 0:
-        raise ValueError(f"concentration must be > 0 or None, got {concentration!r}")
-    sends_per_user = _count("sends_per_user", sends_per_user)
-    if sends_per_user == 0:
-        raise ValueError("sends_per_user must be > 0")
-    control_click = control_rate / open_rate
-    variant_click = control_click * (1 + true_relative_uplift)
-    if not control_click < 1:
-        raise ValueError(
-            f"control_rate ({control_rate!r}) must be below open_rate ({open_rate!r}): "
-            "clicks need opens"
-        )
-    if not 0 < variant_click < 1:
-        raise ValueError(
-            f"true_relative_uplift ({true_relative_uplift!r}) puts the variant's CTR at "
-            f"{control_rate * (1 + true_relative_uplift)!r}, outside (0, open_rate={open_rate!r})"
-        )
-
-    salt = int(rng.integers(0, 2**63))
-    buckets = _hash_buckets(np.arange(n_users), salt)
-    variant_users = int(np.count_nonzero(buckets < round(variant_share * HASH_BUCKETS)))
-    options = {
-        "sends_per_user": sends_per_user,
-        "open_rate": open_rate,
-        "conversion_rate": conversion_rate,
-        "concentration": concentration,
-    }
-    return SimulatedExperiment(
-        control=_arm_simulate(
-            rng, users=n_users - variant_users, click_rate=control_click, **options
-        ),
-        variant=_arm_simulate(rng, users=variant_users, click_rate=variant_click, **options),
-        true_control_ctr=open_rate * control_click,
-        true_variant_ctr=open_rate * variant_click,
-        conversion_rate=conversion_rate,
-    )
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """How often `uplift`'s intervals contained the true value over `n` simulated experiments.
-
-    A simulation whose relative uplift is undefined (no successes in either arm) counts as not
-    covering. `share_significant` is the share with p < 1 - confidence: the false-positive rate
-    when the true uplift is 0, the power otherwise."""
-
-    share_covering: float
-    n: int
-    true_value: float
-    share_covering_difference: float
-    true_difference: float
-    share_significant: float
-    share_fisher: float
-    share_undefined: float
-    share_entirely_below: float
-    share_entirely_above: float
-    median_relative_width: float
-    confidence: float
-    metric: Metric
-    n_users: int
-    control_rate: float
-
-    @property
-    def standard_error(self) -> float:
-        """The Monte Carlo standard error of `share_covering`."""
-        return math.sqrt(self.share_covering * (1 - self.share_covering) / self.n)
-
-
-def interval_coverage(
-    *,
-    n_simulations: int,
-    seed: int,
-    n_users: int,
-    control_rate: float,
-    true_relative_uplift: float,
-    confidence: float = 0.95,
-    metric: Metric = "ctr",
-    open_rate: float = 0.25,
-    conversion_rate: float = 0.05,
-    variant_share: float = 0.5,
-    concentration: float | None = 5.0,
-    sends_per_user: int = 1,
-) -> Coverage:
-    """Simulate `n_simulations` experiments (`simulate_experiment`, one generator seeded with
-    `seed`) and count how often the report's interval for the relative uplift (and for the
-    absolute difference) of `metric` contains the true value."""
-    n_simulations = _count("n_simulations", n_simulations)
-    if n_simulations == 0:
-        raise ValueError("n_simulations must be > 0")
-    if metric not in ("ctr", "conversion_rate"):
-        raise ValueError(f"metric must be 'ctr' or 'conversion_rate', got {metric!r}")
-    confidence = _open_unit("confidence", confidence)
-    rng = np.random.default_rng(seed)
-    covering = covering_difference = significant = fisher = undefined = below = above = 0
-    widths = []
-    true_value = true_difference = math.nan
-    for _ in range(n_simulations):
-        experiment = simulate_experiment(
-            rng=rng,
-            n_users=n_users,
-            control_rate=control_rate,
-            true_relative_uplift=true_relative_uplift,
-            open_rate=open_rate,
-            conversion_rate=conversion_rate,
-            variant_share=variant_share,
-            concentration=concentration,
-            sends_per_user=sends_per_user,
-        )
-        true_value = experiment.true_relative_uplift(metric)
-        true_difference = experiment.true_difference(metric)
-        result = experiment.uplift(metric=metric, confidence=confidence)
-        if result.difference_low is not None:
-            covering_difference += (
-                result.difference_low <= true_difference <= result.difference_high
-            )
-        significant += result.significant
-        fisher += result.test == "fisher"
-        if result.relative_low is None:
-            undefined += 1
-            continue
-        covering += result.relative_low <= true_value <= result.relative_high
-        below += result.relative_high < true_value
-        above += result.relative_low > true_value
-        widths.append(result.relative_high - result.relative_low)
-    return Coverage(
-        share_covering=covering / n_simulations,
-        n=n_simulations,
-        true_value=true_value,
-        share_covering_difference=covering_difference / n_simulations,
-        true_difference=true_difference,
-        share_significant=significant / n_simulations,
-        share_fisher=fisher / n_simulations,
-        share_undefined=undefined / n_simulations,
-        share_entirely_below=below / n_simulations,
-        share_entirely_above=above / n_simulations,
-        median_relative_width=float(np.median(widths)) if widths else math.nan,
-        confidence=confidence,
-        metric=metric,
-        n_users=n_users,
-        control_rate=control_rate,
     )

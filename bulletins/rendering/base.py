@@ -91,7 +91,9 @@ _text_engine = Engine(autoescape=False)
 
 
 @lru_cache(maxsize=64)
-def _template(source: str, *, html: bool) -> Template:
+def compiled_template(source: str, *, html: bool) -> Template:
+    """The Django template of `source` on the HTML engine (autoescaping) or the text one,
+    compiled once per source; `RenderError` when it does not parse."""
     engine = _html_engine if html else _text_engine
     try:
         return engine.from_string(source)

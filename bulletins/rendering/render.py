@@ -16,9 +16,9 @@ from bulletins.rendering.base import (
     GMAIL_CLIP_BYTES,
     SAFE_USER_TYPES,
     EmailTooLarge,
-    _template,
+    compiled_template,
 )
-from bulletins.rendering.skeleton_cache import _context_flatten, skeletons
+from bulletins.rendering.skeleton_cache import flat_context, skeletons
 from recsite import tokens
 
 
@@ -47,7 +47,9 @@ def _safe_user(user: dict[str, Any]) -> dict[str, Any]:
 
 
 def subject_render(subject_template: str, user: dict[str, Any]) -> str:
-    subject = _template(subject_template, html=False).render(Context({"user": _safe_user(user)}))
+    subject = compiled_template(subject_template, html=False).render(
+        Context({"user": _safe_user(user)})
+    )
     return " ".join(subject.split())  # one line: a header never carries a newline
 
 
@@ -131,8 +133,8 @@ def bulletin_render(
         "open_url": tokens.open_url(delivery_id),
     }
     layout = layout_mjml or DEFAULT_LAYOUT_MJML
-    template = _template(layout, html=True)
-    flat = _context_flatten(values) if skeletons.enabled else None  # before a template alters it
+    template = compiled_template(layout, html=True)
+    flat = flat_context(values) if skeletons.enabled else None  # before a template alters it
     html = skeletons.html(layout=layout, template=template, context=Context(values), flat=flat)
     size_bytes = len(html) if html.isascii() else len(html.encode("utf-8"))
     if size_bytes > GMAIL_CLIP_BYTES:

@@ -402,7 +402,7 @@ class MjmlSkeletons:
 
     def html(self, *, layout: str, template: Template, context: Context, flat: tuple | None) -> str:
         """The HTML of the MJML `template` renders from `context` (`flat` is what
-        `_context_flatten` made of its values before): from a skeleton, or compiled."""
+        `flat_context` made of its values before): from a skeleton, or compiled."""
         if not self.enabled:
             return self._compile(template.render(context), "skeletons disabled")
         if flat is None:
@@ -436,7 +436,7 @@ class MjmlSkeletons:
 skeletons = MjmlSkeletons()
 
 
-def _context_flatten(values: dict[str, Any]) -> tuple | None:
+def flat_context(values: dict[str, Any]) -> tuple | None:
     """A template context's values and shape (see `MjmlSkeletons`), or None when they hold
     something the skeletons do not model."""
     flat: list = []

@@ -7,8 +7,9 @@ every erased user with the same key, holding no user, address or id. The report
 (`bulletins.services.reports`) and the run recount (`bulletins.services.runs`) add them to
 what they count from the live rows, so the totals do not change.
 
-The contribution is the report's own arithmetic run over the user's deliveries alone (the
-report counts people, and the user is one person), so it always means what the report means.
+The contribution is the report's own arithmetic (`bulletins.selectors`) run over the user's
+deliveries alone (the report counts people, and the user is one person), so it always means
+what the report means.
 
 An address that had unsubscribed stays suppressed: a `Suppression` keeps the SHA-256 of the
 address (and the bulletin, or none for all), so if the customer's systems import it again it
@@ -23,6 +24,11 @@ from django.db.models import F, Q, QuerySet, Sum
 
 from bulletins import models as bulletin_models
 from bulletins.models import Click, Conversion, Delivery, Open, Unsubscribe
+from bulletins.selectors import (
+    delivery_counts_by,
+    delivery_counts_by_day,
+    delivery_counts_by_position,
+)
 from recommendations.models import EndUser
 from recommendations.services.erasure import Erased
 
@@ -65,8 +71,6 @@ def user_bulletins_forget(sender, *, user: EndUser, **kwargs) -> Erased:
 def contributions_keep(*, user: EndUser) -> Counter:
     """Add what the user's deliveries added to each bulletin's report and runs to the
     `ErasedContribution` rows; answers the rows written per model label."""
-    from bulletins.services.reports import _by_day, _by_position, _counts_by  # a cycle
-
     written: Counter = Counter()
     theirs = Delivery.objects.filter(user=user)
     sent = theirs.filter(status=Delivery.Status.SENT)
@@ -76,7 +80,7 @@ def contributions_keep(*, user: EndUser) -> Counter:
     Scope = bulletin_models.ErasedContribution.Scope
     for bulletin_id in bulletin_ids:
         # Per arm over all the bulletin's runs: people, so counted over all their emails.
-        for variant_id, counts in _counts_by(
+        for variant_id, counts in delivery_counts_by(
             sent.filter(run__bulletin_id=bulletin_id), "variant_id"
         ).items():
             written += _add(
@@ -85,7 +89,7 @@ def contributions_keep(*, user: EndUser) -> Counter:
         for delivery in theirs.filter(run__bulletin_id=bulletin_id).order_by("pk"):
             one = sent.filter(pk=delivery.pk)
             status = STATUS_COUNTED_AS.get(delivery.status, "cancelled")
-            run_counts = _counts_by(one, "run_id").get(delivery.run_id)
+            run_counts = delivery_counts_by(one, "run_id").get(delivery.run_id)
             written += _add(
                 bulletin_id,
                 Scope.RUN,
@@ -94,10 +98,10 @@ def contributions_keep(*, user: EndUser) -> Counter:
                 REPORT_FIELDS,
                 statuses={"deliveries": 1, status: 1},
             )
-            for position, counts in _by_position(one):
+            for position, counts in delivery_counts_by_position(one):
                 key = {"run_id": delivery.run_id, "position": position}
                 written += _add(bulletin_id, Scope.POSITION, key, counts, POSITION_FIELDS)
-            for day, clicks, conversions in _by_day(one):
+            for day, clicks, conversions in delivery_counts_by_day(one):
                 key = {"run_id": delivery.run_id, "day": day}
                 values = {"clicks": clicks, "conversions": conversions}
                 written += _add(bulletin_id, Scope.DAY, key, values, DAY_FIELDS)

@@ -25,10 +25,17 @@ from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from bulletins.models import Bulletin, BulletinRun, Click, Conversion, Delivery, Open, Variant
+from bulletins.models import Bulletin, BulletinRun, Click, Conversion, Delivery, Variant
+from bulletins.selectors import (
+    Counts,
+    counts_plus_erased,
+    daily_counts,
+    delivery_counts_by,
+    delivery_counts_by_day,
+    delivery_counts_by_position,
+)
 from bulletins.services.erasure import (
     erased_by_arm,
     erased_by_day,
@@ -43,41 +50,6 @@ OUTSIDE_ARMS = "(no arm)"
 IMPRESSION = "impression"  # the event type the widget reports what it showed with
 # Placements have no field for it; see `widget_report`.
 WIDGET_MIN_DETECTABLE_UPLIFT = 0.10
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-@dataclass(frozen=True)
-class Counts:
-    """People and events of one arm, position or run. `delivered` is the people reached: sent
-    an email, or shown the widget (`impressions` counts the items a widget showed)."""
-
-    delivered: int = 0
-    openers: int = 0
-    clickers: int = 0
-    clicks: int = 0
-    converters: int = 0
-    conversions: int = 0
-    value: float = 0.0
-    impressions: int = 0
-
-    @property
-    def open_rate(self) -> float | None:
-        return _rate(self.openers, self.delivered)
-
-    @property
-    def ctr(self) -> float | None:
-        return _rate(self.clickers, self.delivered)
-
-    @property
-    def click_to_open(self) -> float | None:
-        return _rate(self.clickers, self.openers)
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return _rate(self.converters, self.delivered)
 
 
 @dataclass(frozen=True)
@@ -102,62 +74,6 @@ class ExperimentReport:
     by_position: list[tuple[int, Counts]] = field(default_factory=list)
     by_run: list[tuple[BulletinRun, Counts]] = field(default_factory=list)
     by_day: list[tuple[dt.date, int, int]] = field(default_factory=list)  # day, clicks, convs
-
-
-def _by(queryset: QuerySet, key: str, **aggregates) -> dict:
-    return {row[key]: row for row in queryset.values(key).annotate(**aggregates)}
-
-
-def _counts_by(deliveries: QuerySet[Delivery], key: str) -> dict:
-    """Counts of people per value of `key` ("variant_id", "run_id"), a delivery field."""
-    delivered = _by(deliveries, key, n=Count("user", distinct=True))
-    # A click is an open too: its reader saw the email even if their client blocked the pixel.
-    openers: dict = {}
-    for model in (Open, Click):
-        pairs = (
-            model.objects.filter(delivery__in=deliveries, is_human=True)
-            .values_list(f"delivery__{key}", "delivery__user")
-            .distinct()
-        )
-        for value, user in pairs:
-            openers.setdefault(value, set()).add(user)
-    clicks = _by(
-        Click.objects.filter(delivery__in=deliveries, is_human=True),
-        f"delivery__{key}",
-        people=Count("delivery__user", distinct=True),
-        n=Count("pk"),
-    )
-    conversions = _by(
-        Conversion.objects.filter(click__delivery__in=deliveries),
-        f"click__delivery__{key}",
-        people=Count("click__delivery__user", distinct=True),
-        n=Count("pk"),
-        value=Sum("value"),
-    )
-    counts = {}
-    for value, row in delivered.items():
-        click = clicks.get(value, {})
-        conversion = conversions.get(value, {})
-        counts[value] = Counts(
-            delivered=row["n"],
-            openers=len(openers.get(value, ())),
-            clickers=click.get("people", 0),
-            clicks=click.get("n", 0),
-            converters=conversion.get("people", 0),
-            conversions=conversion.get("n", 0),
-            value=float(conversion.get("value") or 0.0),
-        )
-    return counts
-
-
-def _plus(counts: dict, erased: dict) -> dict:
-    """Counts from the live rows plus what erased users had added (`bulletins.services.erasure`):
-    the totals stay what they were when a user is forgotten."""
-    merged = dict(counts)
-    for key, extra in erased.items():
-        base = merged.get(key, Counts())
-        merged[key] = replace(base, **{name: getattr(base, name) + n for name, n in extra.items()})
-    return merged
 
 
 Arm = Variant | PlacementVariant
@@ -224,86 +140,30 @@ def experiment_report(*, bulletin: Bulletin, run: BulletinRun | None = None) -> 
         run=run,
         arms=_arm_rows(
             variants,
-            _plus(_counts_by(deliveries, "variant_id"), erased_by_arm(bulletin=bulletin, run=run)),
+            counts_plus_erased(
+                delivery_counts_by(deliveries, "variant_id"),
+                erased_by_arm(bulletin=bulletin, run=run),
+            ),
             key=lambda variant: variant.pk,
             wanted=wanted,
             everyone="as each placement is set",
         ),
         control=control.name if control else None,
         min_detectable_uplift=wanted,
-        by_position=_by_position(deliveries, erased=erased_by_position(bulletin=bulletin, run=run)),
+        by_position=delivery_counts_by_position(
+            deliveries, erased=erased_by_position(bulletin=bulletin, run=run)
+        ),
         by_run=_by_run(deliveries, erased=erased_by_run(bulletin=bulletin, run=run)),
-        by_day=_by_day(deliveries, erased=erased_by_day(bulletin=bulletin, run=run)),
+        by_day=delivery_counts_by_day(deliveries, erased=erased_by_day(bulletin=bulletin, run=run)),
     )
-
-
-def _by_position(
-    deliveries: QuerySet[Delivery], erased: tuple[int, dict] = (0, {})
-) -> list[tuple[int, Counts]]:
-    erased_emails, erased_positions = erased
-    delivered = deliveries.count() + erased_emails
-    clicks = _by(
-        Click.objects.filter(delivery__in=deliveries, is_human=True),
-        "position",
-        people=Count("delivery", distinct=True),
-        n=Count("pk"),
-    )
-    conversions = _by(
-        Conversion.objects.filter(click__delivery__in=deliveries),
-        "position",
-        people=Count("click__delivery", distinct=True),
-        n=Count("pk"),
-        value=Sum("value"),
-    )
-    positions = sorted(set(clicks) | set(conversions))
-    live = {
-        position: Counts(
-            delivered=delivered,
-            clickers=clicks.get(position, {}).get("people", 0),
-            clicks=clicks.get(position, {}).get("n", 0),
-            converters=conversions.get(position, {}).get("people", 0),
-            conversions=conversions.get(position, {}).get("n", 0),
-            value=float(conversions.get(position, {}).get("value") or 0.0),
-        )
-        for position in positions
-    }
-    erased_rows = {position: Counts(delivered=delivered) for position in erased_positions}
-    merged = _plus(erased_rows | live, erased_positions)
-    return sorted(merged.items())
 
 
 def _by_run(
     deliveries: QuerySet[Delivery], erased: dict | None = None
 ) -> list[tuple[BulletinRun, Counts]]:
-    counts = _plus(_counts_by(deliveries, "run_id"), erased or {})
+    counts = counts_plus_erased(delivery_counts_by(deliveries, "run_id"), erased or {})
     runs = BulletinRun.objects.filter(pk__in=list(counts)).order_by("-started_at")
     return [(run, counts[run.pk]) for run in runs]
-
-
-def _by_day(
-    deliveries: QuerySet[Delivery], erased: dict | None = None
-) -> list[tuple[dt.date, int, int]]:
-    days = {
-        day: (clicks, conversions)
-        for day, clicks, conversions in _daily(
-            (Click.objects.filter(delivery__in=deliveries, is_human=True), "created_at"),
-            (Conversion.objects.filter(click__delivery__in=deliveries), "converted_at"),
-        )
-    }
-    for day, (clicks, conversions) in (erased or {}).items():
-        live_clicks, live_conversions = days.get(day, (0, 0))
-        days[day] = (live_clicks + clicks, live_conversions + conversions)
-    return [(day, *days[day]) for day in sorted(days)]
-
-
-def _daily(*series: tuple[QuerySet, str]) -> list[tuple]:
-    """(day, rows of each queryset on that day by its date-time field) for the days with any."""
-    per_series = [
-        _by(queryset.annotate(day=TruncDate(when)), "day", n=Count("pk"))
-        for queryset, when in series
-    ]
-    days = sorted(set().union(*per_series))
-    return [(day, *(rows.get(day, {}).get("n", 0) for rows in per_series)) for day in days]
 
 
 UPLIFT_COLUMNS = [
@@ -541,7 +401,7 @@ def widget_report(
         control=control.name if control else None,
         min_detectable_uplift=min_detectable_uplift,
         by_position=sorted(by_position.items()),
-        by_day=_daily(
+        by_day=daily_counts(
             (_impressions(placement, since), "timestamp"),
             (clicks, "created_at"),
             (_attributed(placement, since), "converted_at"),

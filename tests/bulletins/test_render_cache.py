@@ -19,7 +19,7 @@ from bulletins.rendering import (
     bulletin_render,
     layout_is_plain,
 )
-from bulletins.rendering.base import _template
+from bulletins.rendering.base import compiled_template
 
 SUBJECT = '{{ user.first_name|default:"there" }}, your picks'
 HOSTILE = [
@@ -108,7 +108,7 @@ def served_from_skeletons():
 
 
 def plain(layout):
-    return layout_is_plain(_template(layout, html=True))
+    return layout_is_plain(compiled_template(layout, html=True))
 
 
 def test_default_layout_is_plain_substitution():
