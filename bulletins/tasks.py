@@ -1,12 +1,10 @@
 """Celery tasks: thin wrappers over bulletins.services.runs. A run fans out over one task per
 shard (prepare, then send) and a chord closes it; a periodic recovery task resumes runs whose
-workers died."""
+workers died, or whose shard failed for good."""
 
 import logging
 
-from celery import chord, group, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from bulletins.models import Bulletin, BulletinRun
@@ -16,6 +14,7 @@ from bulletins.services.runs import (
     BulletinNotReady,
     bulletin_run_fail,
     bulletin_run_finish,
+    bulletin_run_note_error,
     bulletin_run_start,
     bulletin_runs_stalled,
     bulletin_shard_prepare,
@@ -23,22 +22,26 @@ from bulletins.services.runs import (
     retry_waiting,
     run_shards,
 )
-from recommendations.services.recommending import QUEUE_ERRORS, Shard
+from recsite.errors import QUEUE_ERRORS
+from recsite.sharding import Shard, shards_fan_out
+from recsite.task_options import DATABASE_ERRORS, recsite_task
 
 logger = logging.getLogger(__name__)
 
 
 def run_dispatch(run: BulletinRun) -> None:
     """One task per shard, and the finish task once all of them are done."""
-    shards = run_shards(run)
-    if not shards:
-        bulletin_run_finish_task.delay(run.pk)
-        return
-    header = group(bulletin_shard_task.si(run.pk, s.pk_from, s.pk_to) for s in shards)
-    chord(header)(bulletin_run_finish_task.si(run.pk))
+    shards_fan_out(
+        run_id=run.pk,
+        shards=run_shards(run),
+        shard_task=bulletin_shard_task,
+        finish_task=bulletin_run_finish_task,
+        fail_task=bulletin_run_shard_failed_task,
+    )
 
 
-@shared_task(time_limit=300, soft_time_limit=280)
+# Without a run key each delivery starts a new run: acknowledged on receipt.
+@recsite_task(time_limit=300, acks_late=False)
 def bulletin_send_task(bulletin_id: int, trigger: str = "admin", run_key: str = "") -> int:
     bulletin = Bulletin.objects.get(pk=bulletin_id)
     run, created = bulletin_run_start(bulletin=bulletin, trigger=trigger, run_key=run_key)
@@ -47,26 +50,22 @@ def bulletin_send_task(bulletin_id: int, trigger: str = "admin", run_key: str = 
     return run.pk
 
 
-@shared_task(time_limit=300, soft_time_limit=280)
-def bulletin_scheduled_send_task(bulletin_id: int) -> int | None:
+@recsite_task(time_limit=300, acks_late=False, retry_for=DATABASE_ERRORS, max_retries=5, bind=True)
+def bulletin_scheduled_send_task(self, bulletin_id: int, tick: str = "") -> int | None:
     """The beat entry of a bulletin. The run key is the minute of the tick, so a tick
-    delivered twice starts one run."""
-    tick = timezone.now().strftime("%Y-%m-%dT%H:%M")
+    delivered twice starts one run; a retry (the database dropped the connection) keeps the
+    tick it was first given, so it starts that tick's run, not the next minute's."""
+    if not tick:
+        tick = timezone.now().strftime("%Y-%m-%dT%H:%M")
+        # Autoretry resends the arguments it was called with: put the tick among them.
+        self.request.kwargs = {**(self.request.kwargs or {}), "tick": tick}
     try:
         return bulletin_send_task(bulletin_id, BulletinRun.Trigger.SCHEDULE, f"schedule:{tick}")
     except (Bulletin.DoesNotExist, BulletinNotReady):
         return None
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    time_limit=3600,
-    soft_time_limit=3540,
-)
+@recsite_task(time_limit=3600, acks_late=True, retry_for=DATABASE_ERRORS)
 def bulletin_shard_task(run_id: int, pk_from: int, pk_to: int) -> dict:
     shard = Shard(pk_from, pk_to)
     prepared = bulletin_shard_prepare(run_id=run_id, shard=shard)
@@ -78,14 +77,7 @@ def bulletin_shard_task(run_id: int, pk_from: int, pk_to: int) -> dict:
     return {"prepared": prepared, "sent": counts.sent, "failed": counts.failed}
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    max_retries=5,
-    time_limit=120,
-    soft_time_limit=110,
-)
+@recsite_task(time_limit=120, acks_late=True, retry_for=DATABASE_ERRORS, bind=True)
 def bulletin_run_finish_task(self, run_id: int) -> str:
     run = bulletin_run_finish(run_id=run_id)
     # Run eagerly, the countdown would fire at once, in a loop: there "resume" retries.
@@ -95,7 +87,16 @@ def bulletin_run_finish_task(self, run_id: int) -> str:
     return run.status
 
 
-@shared_task(time_limit=120, soft_time_limit=110)
+@recsite_task(time_limit=60, acks_late=True, retry_for=DATABASE_ERRORS)
+def bulletin_run_shard_failed_task(request, exc, traceback, run_id: int) -> str:
+    """The chord's errback: a shard failed for good. Its deliveries are all claimed or
+    settled one by one, so the run is left open with the reason noted, and the recovery
+    task resumes it after the lease: what was not sent is sent then, nothing twice."""
+    return bulletin_run_note_error(run_id=run_id, error=f"a shard failed: {exc}").status
+
+
+# Dispatching again is harmless (shards skip what is done), but nothing needs it twice.
+@recsite_task(time_limit=120, acks_late=False)
 def bulletin_run_resume_task(run_id: int) -> str:
     run = BulletinRun.objects.get(pk=run_id)
     if run.status in (BulletinRun.Status.PREPARING, BulletinRun.Status.SENDING):
@@ -104,7 +105,7 @@ def bulletin_run_resume_task(run_id: int) -> str:
     return run.status
 
 
-@shared_task(time_limit=120, soft_time_limit=110)
+@recsite_task(time_limit=120, acks_late=False)
 def bulletin_runs_recover_task() -> list[int]:
     """Resume open runs nobody has worked on for a lease (their worker died)."""
     resumed = []
@@ -114,13 +115,11 @@ def bulletin_runs_recover_task() -> list[int]:
     return resumed
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    max_retries=5,
+# Attributing the same events again finds their conversions already recorded.
+@recsite_task(
     time_limit=300,
-    soft_time_limit=280,
+    acks_late=True,
+    retry_for=DATABASE_ERRORS,
     # Nobody reads it; storing none also spares the events API the result backend's 20 s of
     # reconnecting when Redis is down.
     ignore_result=True,

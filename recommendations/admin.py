@@ -480,6 +480,7 @@ class RecommendationRunAdmin(admin.ModelAdmin):
         "lists_written",
         "started_at",
         "finished_at",
+        "error",
     ]
     list_filter = ["status"]
 

@@ -7,7 +7,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 
 from recommendations.models import ApiKey
 from recommendations.services.api_keys import KEY_PREFIXES, api_key_authenticate
-from recommendations.services.recommending import CACHE_ERRORS
+from recsite.errors import CACHE_ERRORS
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

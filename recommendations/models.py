@@ -533,10 +533,17 @@ class RecommendationRun(models.Model):
     completed_shards = models.JSONField(
         default=list, blank=True, editable=False, help_text="First user pk of each done shard."
     )
+    shard_bounds = models.JSONField(
+        default=list, blank=True, editable=False, help_text="[first, last] user pk of each shard."
+    )
     users = models.PositiveIntegerField(default=0)
     lists_written = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a shard last reported; beat resumes a silent run."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the run failed.")
 
     class Meta:
         ordering = ["-started_at"]

@@ -1,5 +1,7 @@
-"""Reads that feed the engine: the database as the engine's DataFrames."""
+"""Reads that several services use: the database as the engine's DataFrames, the users and
+placements a batch computes for, and lists explained for people."""
 
+import datetime as dt
 from collections.abc import Iterable
 
 import pandas as pd
@@ -7,7 +9,15 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from recommendations.engine.datasets import item_features_derive
-from recommendations.models import EndUser, EventType, Interaction, Item, RecommendationSet
+from recommendations.models import (
+    EndUser,
+    EventType,
+    Interaction,
+    Item,
+    Placement,
+    RecommendationSet,
+    SegmentMembership,
+)
 
 FETCH_ROWS = 100_000
 UNIX_EPOCH = pd.Timestamp(0, tz="UTC")
@@ -57,8 +67,8 @@ def items_frame() -> pd.DataFrame:
     return item_features_derive(_attributes_flatten(base))
 
 
-def users_frame() -> pd.DataFrame | None:
-    """User attributes (for cold start), or None when no user has any."""
+def user_attributes_frame() -> pd.DataFrame | None:
+    """User attributes (for cold start and segments), or None when no user has any."""
     rows = list(EndUser.objects.exclude(attributes={}).values_list("external_id", "attributes"))
     if not rows:
         return None
@@ -89,6 +99,40 @@ def user_history_frame(user_pk: int, limit: int = 500) -> pd.DataFrame:
     return interactions_frame(
         Interaction.objects.filter(user_id=user_pk).order_by("-timestamp")[:limit]
     )
+
+
+def user_keys_frame(users: QuerySet[EndUser]) -> pd.DataFrame:
+    """The users a list is computed for: pk, external_id, opt_out (of profiling), by pk."""
+    return pd.DataFrame(
+        users.order_by("pk").values_list("pk", "external_id", "personalization_opt_out"),
+        columns=["pk", "external_id", "opt_out"],
+    ).astype({"opt_out": bool})
+
+
+def segment_members(users: pd.DataFrame) -> dict[int, set[str]]:
+    """Segment id -> the external ids of these users in it (for segment-scoped rules)."""
+    segments: dict[int, set[str]] = {}
+    memberships = SegmentMembership.objects.filter(user_id__in=users["pk"].tolist())
+    for segment_id, external_id in memberships.values_list("segment_id", "user__external_id"):
+        segments.setdefault(segment_id, set()).add(external_id)
+    return segments
+
+
+def personalized_placements() -> list[Placement]:
+    """The active placements whose lists the batch and a refresh compute for every user."""
+    return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
+
+
+def items_consumed_since(users: pd.DataFrame, *, since: dt.datetime) -> dict[str, set[str]]:
+    """External user id -> the items they engaged with (events of a positive weight) that were
+    received at or after `since`: what a model fitted before then does not know they saw."""
+    rows = Interaction.objects.filter(
+        user_id__in=users["pk"].tolist(), received_at__gte=since, event_type__weight__gt=0
+    ).values_list("user__external_id", "item__external_id")
+    consumed: dict[str, set[str]] = {}
+    for user_id, item_id in rows:
+        consumed.setdefault(user_id, set()).add(item_id)
+    return consumed
 
 
 REASONS = {

@@ -5,6 +5,7 @@ With no environment at all the project runs on embedded defaults: SQLite under v
 Celery in eager mode, a local-memory cache and the file email backend.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -106,6 +107,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: broker, result backend and cache. Absent: eager Celery and a local-memory cache.
 REDIS_URL = env.str("REDIS_URL", default="")
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _xdist_worker.startswith("gw"):
+    # Parallel test workers share one Redis server: each takes the database below the URL's
+    # by its number (gw1 of /15 uses /14), so one worker's cache.clear() never empties another's.
+    _base, _, _db = REDIS_URL.rpartition("/")
+    _worker_db = int(_db or 0) - int(_xdist_worker[2:])
+    if _worker_db < 0:
+        raise ImproperlyConfigured(f"REDIS_URL {REDIS_URL} leaves no database for {_xdist_worker}")
+    REDIS_URL = f"{_base}/{_worker_db}"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -141,24 +151,43 @@ BATCH_TASKS = [
     "recommendations.tasks.recommendations_compute_all_task",
     "recommendations.tasks.recommendations_compute_shard_task",
     "recommendations.tasks.recommendation_run_finish_task",
+    "recommendations.tasks.recommendation_run_fail_task",
     "recommendations.tasks.segments_refresh_task",
 ]
 CELERY_TASK_ROUTES = (
     {name: {"queue": CELERY_BATCH_QUEUE} for name in BATCH_TASKS} if CELERY_BATCH_QUEUE else {}
 )
-CELERY_TASK_ACKS_LATE = True
+# Acknowledgement is set per task (`recsite.task_options.recsite_task`): late only where a
+# second delivery is harmless. A late task whose worker is lost goes back to the queue.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A worker that loses the broker stops its late-acknowledged tasks: their messages go back to
 # the queue, and a second copy must not run beside the first (Celery 6's default).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3300)
+# No task may run longer than this (training, the longest, is given all of it). Redis hands an
+# unacknowledged message to another worker after the visibility timeout, so it is kept above
+# every task's time limit: a task still running is never delivered a second time. Countdowns
+# (Personalize polls, bulletin retries) stay far below it too, for the same reason.
+CELERY_TASK_TIME_LIMIT_MAX = env.int("CELERY_TASK_TIME_LIMIT_MAX", default=4 * 3600)
+CELERY_TASK_TIME_LIMIT = min(
+    env.int("CELERY_TASK_TIME_LIMIT", default=3600), CELERY_TASK_TIME_LIMIT_MAX
+)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_BROKER_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT_MAX + 1800
+)
+if CELERY_BROKER_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT_MAX:
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_VISIBILITY_TIMEOUT ({CELERY_BROKER_VISIBILITY_TIMEOUT} s) must be above "
+        f"CELERY_TASK_TIME_LIMIT_MAX ({CELERY_TASK_TIME_LIMIT_MAX} s): Redis would deliver a "
+        "task that is still running a second time"
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -203,6 +232,9 @@ ARTIFACT_ROOT = env.str("ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts"))
 
 # Recommendations: batch shards, how long cached lists live, refresh after new events.
 RECOMMEND_SHARD_USERS = env.int("RECOMMEND_SHARD_USERS", default=5000)
+# A recommendation run none of whose shards has reported for this long is resumed by beat
+# (`recommendation_runs_recover_task`): its workers died. Above a shard's time limit (30 min).
+RECOMMEND_RUN_LEASE_SECONDS = env.int("RECOMMEND_RUN_LEASE_SECONDS", default=2400)
 # A shard's lists are written (PostgreSQL, then Redis) this many users at a time, each chunk its
 # own transaction; with a pause ratio above 0 the batch rests that many times as long as each
 # chunk's write took, to spread the load it puts on the services the API shares.

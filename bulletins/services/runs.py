@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
@@ -39,7 +38,7 @@ from bulletins.services.content import deliveries_plan, email_render, items_look
 from bulletins.services.erasure import erased_run_statuses
 from bulletins.services.platforms import bulletin_adapter
 from integrations.platforms import FAILED, RETRYABLE, SENT, PlatformAdapter, SendResult
-from recommendations.services.recommending import Shard
+from recsite.sharding import Shard, pk_shards, shards_from_bounds
 
 MAX_CLAIM = 500
 
@@ -93,19 +92,14 @@ def audience_shards(
     bulletin: Bulletin, *, shard_users: int | None = None
 ) -> tuple[int, list[list[int]]]:
     """The audience size and its contiguous user-pk ranges of `shard_users` users each."""
-    shard_users = shard_users or settings.BULLETIN_SHARD_USERS
-    pks = np.fromiter(
-        audience_queryset(bulletin).order_by("pk").values_list("pk", flat=True), dtype=np.int64
+    audience, shards = pk_shards(
+        audience_queryset(bulletin), shard_users=shard_users or settings.BULLETIN_SHARD_USERS
     )
-    bounds = [
-        [int(pks[start]), int(pks[min(start + shard_users, len(pks)) - 1])]
-        for start in range(0, len(pks), shard_users)
-    ]
-    return len(pks), bounds
+    return audience, [shard.as_bounds() for shard in shards]
 
 
 def run_shards(run: BulletinRun) -> list[Shard]:
-    return [Shard(int(first), int(last)) for first, last in run.shard_bounds]
+    return shards_from_bounds(run.shard_bounds)
 
 
 def bulletin_shard_prepare(*, run_id: int, shard: Shard) -> int:
@@ -363,6 +357,12 @@ def bulletin_run_fail(*, run_id: int, error: str) -> None:
     BulletinRun.objects.filter(pk=run_id).update(
         status=BulletinRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
     )
+
+
+def bulletin_run_note_error(*, run_id: int, error: str) -> BulletinRun:
+    """Record what went wrong on an open run without closing it (the recovery resumes it)."""
+    BulletinRun.objects.filter(pk=run_id).update(error=error[:5000])
+    return BulletinRun.objects.get(pk=run_id)
 
 
 def bulletin_run_in_process(

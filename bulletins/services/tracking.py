@@ -14,8 +14,8 @@ from django.utils.crypto import salted_hmac
 from bulletins.machines import MachineRules, machine_reason
 from bulletins.models import Click, Delivery, Open, Unsubscribe
 from recommendations.models import EndUser, Item, Placement, PlacementVariant
-from recommendations.services.events import InvalidValue, text_check
 from recsite import tokens
+from recsite.validation import InvalidValue, text_check
 
 USER_AGENT_CHARS = 500
 REDIRECT_SCHEMES = {"http", "https"}

@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from recommendations.models import ApiKey
-from recommendations.services.recommending import CACHE_ERRORS
+from recsite.cache_keys import api_key_cache_key
+from recsite.errors import CACHE_ERRORS
 from recsite.local_cache import LocalCache
 
 KEY_PREFIXES = {ApiKey.Kind.SECRET: "rs_sk_", ApiKey.Kind.PUBLIC: "rs_pk_"}
@@ -61,7 +62,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
 
 
 def _api_key_shared(key_hash: str) -> ApiKey | None:
-    cache_key = _cache_key(key_hash)
+    cache_key = api_key_cache_key(key_hash)
     try:
         api_key = cache.get(cache_key)
         if api_key is None:
@@ -83,18 +84,14 @@ def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
     revoked = keys.update(is_active=False)
     for key_hash in hashes:
         _local_keys.discard(key_hash)
-    cache.delete_many([_cache_key(key_hash) for key_hash in hashes])
+    cache.delete_many([api_key_cache_key(key_hash) for key_hash in hashes])
     return revoked
 
 
 def api_key_forget_cached(api_key: ApiKey) -> None:
     """Drop a key's cached lookup (after it was saved or deleted)."""
     _local_keys.discard(api_key.key_hash)
-    cache.delete(_cache_key(api_key.key_hash))
-
-
-def _cache_key(key_hash: str) -> str:
-    return f"apikey:v1:{key_hash}"
+    cache.delete(api_key_cache_key(api_key.key_hash))
 
 
 def widget_snippet(*, api_key: str, placement: str = "for-you") -> str:

@@ -29,14 +29,14 @@ from recommendations.models import (
     RecommendationSet,
     SegmentMembership,
 )
-from recommendations.services.recommending import (
-    CACHE_ERRORS,
+from recommendations.signals import user_forgetting
+from recsite.cache_keys import (
     SERVED_SOURCES,
-    _refresh_pending_key,
     recommendations_cache_key,
+    refresh_pending_key,
     served_cache_key,
 )
-from recommendations.signals import user_forgetting
+from recsite.errors import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def user_cache_keys(user: EndUser) -> list[str]:
             .values_list("item__external_id", flat=True)
             .distinct()
         )
-    keys = [_refresh_pending_key(user.pk)]
+    keys = [refresh_pending_key(user.pk)]
     for slug, strategy in placements:
         keys.append(recommendations_cache_key(placement_slug=slug, user_external_id=external_id))
         items = seen_items if strategy == Placement.Strategy.SIMILAR_ITEMS else [""]

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from recommendations.models import EndUser, Interaction
-from recommendations.services.events import InvalidValue, external_id_clean
-from recommendations.services.recommending import recommendations_refresh_enqueue
+from recommendations.services.refreshing import recommendations_refresh_enqueue
 from recommendations.signals import users_merging
+from recsite.validation import InvalidValue, external_id_clean
 
 
 class IdentifyError(ValueError):

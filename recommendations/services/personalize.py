@@ -8,6 +8,10 @@ marketer rules applied) -> done.
 A failure that waiting cannot fix (a FAILED job, missing credentials, bad configuration) ends
 the run with its reason; the in-house lists keep serving. Throttling and timeouts are left to
 the task's retries.
+
+Real time (`personalize_realtime_list`, for the recommendations API when a campaign is set):
+one user's list from the campaign, through the placement's rules, or the in-house list when
+Personalize fails or is slower than its timeout.
 """
 
 import csv
@@ -16,6 +20,7 @@ import io
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 from django.conf import settings
@@ -33,20 +38,28 @@ from integrations.personalize.schemas import (
 )
 from integrations.storage import StorageError, local_copy, put
 from recommendations import selectors
-from recommendations.models import EndUser, ModelVersion, PersonalizeRun, RecommendationSet
-from recommendations.services.placements import placement_lists_from
-from recommendations.services.recommending import (
-    batch_placements,
-    lists_write,
-    segments_of,
-    users_frame,
+from recommendations.models import (
+    EndUser,
+    ModelVersion,
+    PersonalizeRun,
+    Placement,
+    RecommendationSet,
 )
+from recommendations.services.placements import placement_lists_from
+from recommendations.services.recommending import lists_write
+from recommendations.services.serving import ServedList, served_lists
+from recsite.local_cache import LocalCache
 
 logger = logging.getLogger(__name__)
 
 USER_ATTRIBUTE_NAME = re.compile(r"[^A-Za-z0-9_]")
 MAX_USER_ATTRIBUTES = 5
 FATAL_KINDS = {"credentials", "invalid", "not_found", "failed"}
+MAX_REALTIME_RESULTS = 500  # GetRecommendations' numResults: 1 to 500
+# The real-time path keeps one adapter (and so one boto3 client, whose making costs about a
+# tenth of a second) per web process for an hour; rotated credentials are picked up after it.
+REALTIME_ADAPTER_SECONDS = 3600
+_realtime_adapters = LocalCache(seconds=REALTIME_ADAPTER_SECONDS, maxsize=1)
 
 
 class PersonalizeNotConfigured(Exception):
@@ -226,14 +239,16 @@ STEPS = {
 def personalize_lists_store(*, recommendations: pd.DataFrame, model_version: ModelVersion) -> int:
     """Personalize's lists through each placement's rules, stored with source personalize."""
     candidates = recommendations.assign(source="personalize", because_item_id=None)
-    users = users_frame(EndUser.objects.filter(external_id__in=candidates["user_id"].unique()))
+    users = selectors.user_keys_frame(
+        EndUser.objects.filter(external_id__in=candidates["user_id"].unique())
+    )
     if users.empty:
         return 0
     users = users[~users["opt_out"]]  # opted out of profiling: never an outside model's list
-    segments = segments_of(users)
+    segments = selectors.segment_members(users)
     lists = {
         placement: placement_lists_from(placement, candidates, segments=segments)
-        for placement in batch_placements()
+        for placement in selectors.personalized_placements()
     }
     return lists_write(users=users, lists=lists, model_version=model_version)
 
@@ -296,7 +311,7 @@ def _items_csv() -> tuple[int, bytes]:
 
 def _user_attributes() -> list[str]:
     """The users' text attributes Personalize can use, as column names (at most a few)."""
-    users = selectors.users_frame()
+    users = selectors.user_attributes_frame()
     if users is None:
         return []
     names = [
@@ -308,7 +323,7 @@ def _user_attributes() -> list[str]:
 
 
 def _users_csv(attributes: list[str]) -> tuple[int, bytes]:
-    users = selectors.users_frame()
+    users = selectors.user_attributes_frame()
     all_ids = EndUser.objects.order_by("pk").values_list("external_id", flat=True)
     by_id = users.set_index("user_id") if users is not None else pd.DataFrame()
     sources = {USER_ATTRIBUTE_NAME.sub("_", c).upper(): c for c in by_id.columns}
@@ -326,41 +341,71 @@ def _cell(frame: pd.DataFrame, user_id: str, column: str | None) -> str:
     return "" if pd.isna(value) else str(value)
 
 
+def personalize_realtime_enabled(placement: Placement) -> bool:
+    """Whether the API asks the campaign in real time for the placement's Personalize lists:
+    Personalize switched on, a campaign configured, and a personalized placement (the
+    campaign ranks items for a user, not around a page's item). Otherwise a placement that
+    asks for Personalize serves the stored batch lists."""
+    return bool(
+        settings.PERSONALIZE_ENABLED
+        and settings.PERSONALIZE_CAMPAIGN_ARN
+        and placement.strategy == Placement.Strategy.PERSONALIZED
+    )
+
+
 def personalize_realtime_list(
-    *, placement, user: EndUser, timeout_seconds: float | None = None
-) -> tuple[list[dict], str]:
-    """One user's list from the Personalize campaign, through the placement's rules, with the
-    stored in-house list as the fallback; returns the list and the source that served it."""
-    timeout = timeout_seconds or settings.PERSONALIZE_REALTIME_TIMEOUT_SECONDS
-    if settings.PERSONALIZE_CAMPAIGN_ARN and not user.personalization_opt_out:
-        try:
-            items = personalize_adapter().recommendations_for_user(
-                settings.PERSONALIZE_CAMPAIGN_ARN,
-                user.external_id,
-                max(placement.count * 3, settings.PERSONALIZE_NUM_RESULTS),
-                timeout,
-                filter_arn=settings.PERSONALIZE_FILTER_ARN or None,
-            )
-        except PersonalizeError as error:
-            logger.info("Personalize real time for %s fell back: %s", user, error)
-        else:
-            candidates = pd.DataFrame(
-                {
-                    "user_id": user.external_id,
-                    "item_id": [item.item_id for item in items],
-                    "score": [
-                        item.score if item.score is not None else 1.0 / (n + 1)
-                        for n, item in enumerate(items)
-                    ],
-                    "source": "personalize",
-                    "because_item_id": None,
-                }
-            )
-            users = users_frame(EndUser.objects.filter(pk=user.pk))
-            lists = placement_lists_from(placement, candidates, segments=segments_of(users))
-            if lists.get(user.external_id):
-                return lists[user.external_id], "personalize"
-    stored = RecommendationSet.objects.filter(
-        user=user, placement=placement, source=RecommendationSet.Source.IN_HOUSE
-    ).first()
-    return (stored.items if stored else []), "inhouse"
+    *, placement: Placement, user_pk: int, timeout_seconds: float | None = None
+) -> ServedList:
+    """One user's list from the Personalize campaign (one `GetRecommendations` attempt,
+    bounded by the timeout), through the placement's rules, each item tagged source
+    personalize. On an error, a timeout or an empty answer, and for a user who opted out of
+    profiling (never sent to Personalize), the in-house list serves instead: the stored one,
+    then the placement's fallbacks, as `served_lists` finds them (marked as a fallback)."""
+    users = selectors.user_keys_frame(EndUser.objects.filter(pk=user_pk))
+    if personalize_realtime_enabled(placement) and not users.empty:
+        items = _campaign_list(placement, users, timeout_seconds)
+        if items:
+            return ServedList([{**entry, "source": "personalize"} for entry in items])
+    served = served_lists(
+        placement=placement, user_pks=[user_pk], source=RecommendationSet.Source.IN_HOUSE
+    ).get(user_pk, ServedList())
+    return replace(served, fallback=True)
+
+
+def _campaign_list(
+    placement: Placement, users: pd.DataFrame, timeout_seconds: float | None
+) -> list[dict]:
+    """The campaign's items for the one user in `users`, through the placement's rules;
+    empty for a user who opted out, or when Personalize fails or finds nothing usable."""
+    if bool(users["opt_out"].iloc[0]):
+        return []  # opted out of profiling: never an outside model's list
+    user_id = str(users["external_id"].iloc[0])
+    # Room for the rules to drop some, within what GetRecommendations allows.
+    wanted = max(placement.count * 3, settings.PERSONALIZE_NUM_RESULTS)
+    try:
+        found = _realtime_adapters.get("adapter", personalize_adapter).recommendations_for_user(
+            settings.PERSONALIZE_CAMPAIGN_ARN,
+            user_id,
+            min(max(wanted, 1), MAX_REALTIME_RESULTS),
+            timeout_seconds or settings.PERSONALIZE_REALTIME_TIMEOUT_SECONDS,
+            filter_arn=settings.PERSONALIZE_FILTER_ARN or None,
+        )
+    except PersonalizeError as error:
+        logger.info("Personalize real time fell back to in-house for %s: %s", placement, error)
+        return []
+    if not found:
+        return []
+    candidates = pd.DataFrame(
+        {
+            "user_id": user_id,
+            "item_id": [item.item_id for item in found],
+            "score": [
+                item.score if item.score is not None else 1.0 / (n + 1)
+                for n, item in enumerate(found)
+            ],
+            "source": "personalize",
+            "because_item_id": None,
+        }
+    )
+    lists = placement_lists_from(placement, candidates, segments=selectors.segment_members(users))
+    return lists.get(user_id, [])

@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from recommendations import selectors
 from recommendations.engine import HybridRecommender
@@ -22,6 +21,7 @@ from recommendations.engine.rules import Rule as EngineRule
 from recommendations.engine.rules import RulePipeline, rules_conflicts
 from recommendations.models import Interaction, Item, Placement, Rule
 from recommendations.services.rules import condition_to_engine
+from recsite.errors import CACHE_ERRORS
 
 OVERFETCH = 5  # candidates per shown item, so that filters leave enough to show
 MIN_CANDIDATES = 50
@@ -138,7 +138,7 @@ def trending_items(*, days: int, limit: int = TRENDING_POOL) -> pd.Series:
         return cache.get_or_set(
             f"trending:v1:{days}:{limit}", lambda: _trending_count(days, limit), TRENDING_SECONDS
         )
-    except (RedisError, OSError):  # Redis down (recommending.CACHE_ERRORS): count every time
+    except CACHE_ERRORS:  # Redis down: count every time
         return _trending_count(days, limit)
 
 
@@ -200,12 +200,15 @@ def placement_lists(
     item_id: str | None = None,
     trace: list[pd.DataFrame] | None = None,
     pipeline: RulePipeline | None = None,
+    consumed_since_fit: dict[str, set[str]] | None = None,
 ) -> dict[str, list[dict]]:
     """Every given user's list for the placement: candidates, then rules, then the fallbacks
     in order for users left with nothing. `users`: external_id, opt_out. With `history`, the
     one user's candidates come from those events instead of the fitted model; `item_id` is the
     page's item for similar-items placements; `trace` collects what each rule did;
-    `pipeline` replaces the placement's own rules (the preview's "without rules")."""
+    `pipeline` replaces the placement's own rules (the preview's "without rules");
+    `consumed_since_fit` (user -> items) are left out of the model's candidates: the user
+    engaged with them after the model was fitted, so it does not know they were seen."""
     pipeline = pipeline or placement_pipeline(placement)
     profiled = users.loc[~users["opt_out"], "external_id"].tolist()
     opted_out = users.loc[users["opt_out"], "external_id"].tolist()
@@ -214,6 +217,7 @@ def placement_lists(
         if profiled
         else _empty_candidates()
     )
+    candidates = _without_consumed(candidates, consumed_since_fit)
     if opted_out:
         # Opted out of profiling: what is popular, never what they did.
         trending = _trending_pool(placement)
@@ -233,13 +237,29 @@ def placement_lists(
             allowed = [user for user in empty if user in set(profiled)]
             if not allowed:
                 continue
-            fallback_candidates = model.recommend(allowed, k=MIN_CANDIDATES, explain=True)
+            fallback_candidates = _without_consumed(
+                model.recommend(allowed, k=MIN_CANDIDATES, explain=True), consumed_since_fit
+            )
         else:
             continue  # "personalize": stored Personalize lists come with that integration
         lists.update(
             _apply(pipeline, fallback_candidates, placement.count, consumed, segments, trace)
         )
     return lists
+
+
+def _without_consumed(
+    candidates: pd.DataFrame, consumed: dict[str, set[str]] | None
+) -> pd.DataFrame:
+    if not consumed or candidates.empty:
+        return candidates
+    seen = [
+        item_id in consumed.get(user_id, ())
+        for user_id, item_id in zip(
+            candidates["user_id"].tolist(), candidates["item_id"].tolist(), strict=True
+        )
+    ]
+    return candidates[~np.array(seen, dtype=bool)]
 
 
 def _apply(pipeline, candidates, k, consumed, segments, trace=None) -> dict[str, list[dict]]:

@@ -9,7 +9,6 @@ from recommendations import selectors
 from recommendations.engine.rules import RulePipeline
 from recommendations.models import EndUser, Item, Placement
 from recommendations.services.placements import placement_lists, placement_pipeline
-from recommendations.services.recommending import segments_of, users_frame
 from recommendations.services.training import active_model
 
 
@@ -40,9 +39,9 @@ def placement_preview(
     if placement.strategy == Placement.Strategy.SIMILAR_ITEMS and not item_id:
         raise PreviewError("A similar-items placement needs an item id to preview.")
     version, model = found
-    users = users_frame(EndUser.objects.filter(pk=user.pk))
+    users = selectors.user_keys_frame(EndUser.objects.filter(pk=user.pk))
     history = selectors.user_history_frame(user.pk)
-    segments = segments_of(users)
+    segments = selectors.segment_members(users)
     trace: list[pd.DataFrame] = []
     common = {"segments": segments, "history": history, "item_id": item_id}
     shown = placement_lists(placement, model, users, trace=trace, **common)

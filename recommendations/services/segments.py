@@ -27,7 +27,7 @@ def segments_refresh(*, learn: bool = True, random_state: int = 0) -> dict[str, 
         timezone.now(),
         user_ids=list(users),
     )
-    attributes = selectors.users_frame()
+    attributes = selectors.user_attributes_frame()
     attributes = attributes.set_index("user_id") if attributes is not None else None
     sizes = {}
     for segment in Segment.objects.filter(kind=Segment.Kind.RULES).prefetch_related("conditions"):

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from recommendations import selectors
 from recommendations.models import EndUser, Placement, RecommendationSet, RecommendationSource
 from recommendations.services.placements import placement_lists, placement_pipeline
-from recommendations.services.recommending import segments_of, users_frame
 from recommendations.services.training import active_model
 
 TRENDING = "trending"
@@ -78,7 +78,7 @@ def _computed(
     """Lists computed now through the placement's candidates, rules and fallbacks (for users
     or placements nothing was stored for). Without an active model, or for the holdout,
     everyone is treated as non-personalized: trending through the rules."""
-    users = users_frame(EndUser.objects.filter(pk__in=user_pks))
+    users = selectors.user_keys_frame(EndUser.objects.filter(pk__in=user_pks))
     if users.empty:
         return {}
     found = active_model()
@@ -87,7 +87,9 @@ def _computed(
         model = None
     else:
         model = found[1]
-    lists = placement_lists(placement, model, users, segments=segments_of(users), item_id=item_id)
+    lists = placement_lists(
+        placement, model, users, segments=selectors.segment_members(users), item_id=item_id
+    )
     by_external = dict(zip(users["external_id"], users["pk"], strict=True))
     return {int(by_external[user]): items for user, items in lists.items() if items}
 

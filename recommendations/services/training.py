@@ -61,7 +61,7 @@ def _train(version: ModelVersion, params: dict, *, tune: bool, k: int, random_st
         raise TrainingError(
             f"{len(interactions)} interactions; at least {MIN_INTERACTIONS} are needed to train"
         )
-    items, users = selectors.items_frame(), selectors.users_frame()
+    items, users = selectors.items_frame(), selectors.user_attributes_frame()
     params = {"random_state": random_state, **selectors.event_weighting(), **params}
     train, holdout = temporal_split(interactions, HOLDOUT_SHARE, by_user=False)
     if train.empty or holdout.empty:

@@ -138,3 +138,35 @@ def test_scheduled_task_of_a_deleted_bulletin_does_nothing(db):
 def test_scheduled_task_of_a_bulletin_without_blocks_does_nothing(bulletin):
     assert tasks.bulletin_scheduled_send_task(bulletin.pk) is None
     assert not BulletinRun.objects.exists()
+
+
+def test_a_tick_retried_after_a_dropped_connection_starts_its_own_minutes_run(
+    weekly, mailbox, monkeypatch
+):
+    from django.db import OperationalError
+
+    moments = iter(
+        [
+            dt.datetime(2026, 3, 2, 8, 0, 59, tzinfo=dt.UTC),  # the tick
+            dt.datetime(2026, 3, 2, 8, 1, 30, tzinfo=dt.UTC),  # by the time of the retry
+        ]
+    )
+    monkeypatch.setattr(tasks, "timezone", SimpleNamespace(now=lambda: next(moments)))
+    real_send = tasks.bulletin_send_task
+    attempts = []
+
+    def drops_first(*args):
+        attempts.append(args)
+        if len(attempts) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_send(*args)
+
+    monkeypatch.setattr(tasks, "bulletin_send_task", drops_first)
+
+    # Eagerly, Celery runs the retry itself, with the arguments it resends to a worker.
+    run_pk = tasks.bulletin_scheduled_send_task.apply(args=(weekly.pk,), throw=False).get()
+
+    run = BulletinRun.objects.get()
+    assert run_pk == run.pk and len(attempts) == 2
+    assert run.run_key == "schedule:2026-03-02T08:00"
+    assert len(mailbox) == run.sent > 0

@@ -26,9 +26,9 @@ from bulletins.models import BulletinRun, Delivery
 from bulletins.tasks import bulletin_runs_recover_task, bulletin_send_task
 from recommendations import tasks as recommendation_tasks
 from recommendations.models import EndUser, Interaction, RecommendationRun, RecommendationSet
+from recommendations.selectors import personalized_placements
 from recommendations.services import recommending
 from recommendations.services.api_keys import api_key_create
-from recommendations.services.recommending import batch_placements
 from tests.conftest import require_postgres
 from tests.factories import EndUserFactory, ItemFactory
 from tests.faults.conftest import (
@@ -143,7 +143,7 @@ def test_a_recommendation_shard_whose_connection_drops_is_retried_and_every_list
     assert calls[0] not in pg_others()  # the first shard's connection is gone for good
     retried = _retries(trace)
     assert any("compute_shard_task" in line and "terminat" in line for line in retried), retried
-    users, placements = EndUser.objects.count(), len(batch_placements())
+    users, placements = EndUser.objects.count(), len(personalized_placements())
     assert run.shards == run.shards_done == len(run.completed_shards) > 1
     assert run.lists_written == users * placements  # each shard counted once
     written = RecommendationSet.objects.filter(model_version=run.model_version)

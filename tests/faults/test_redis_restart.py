@@ -20,7 +20,7 @@ from bulletins.models import BulletinRun, Delivery
 from bulletins.tasks import bulletin_runs_recover_task, bulletin_send_task
 from recommendations.models import EndUser, Interaction
 from recommendations.services.api_keys import api_key_create
-from recommendations.services.recommending import served_cache_key
+from recsite.cache_keys import served_cache_key
 from tests.factories import EndUserFactory, ItemFactory
 from tests.faults.conftest import eligible_users, logged, wait_for
 

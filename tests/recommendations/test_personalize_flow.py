@@ -248,6 +248,7 @@ def test_opted_out_users_get_no_personalize_list(personalize, s3):
 
 @pytest.fixture
 def campaign(settings, monkeypatch, planted_catalogue):
+    settings.PERSONALIZE_ENABLED = True
     settings.PERSONALIZE_CAMPAIGN_ARN = f"{ARN}:campaign/recsite"
     runtime = boto3.session.Session().client(
         "personalize-runtime",
@@ -271,11 +272,11 @@ def test_realtime_list_comes_from_the_campaign_through_the_rules(campaign):
         {"itemList": [{"itemId": f"item-{n:05d}", "score": 1 / n} for n in range(1, 40)]},
     )
     user = EndUser.objects.get(external_id="user-00001")
-    items, source = personalize_realtime_list(
-        placement=Placement.objects.get(slug="for-you"), user=user
+    served = personalize_realtime_list(
+        placement=Placement.objects.get(slug="for-you"), user_pk=user.pk
     )
-    assert source == "personalize"
-    assert [entry["item_id"] for entry in items][:2] == ["item-00001", "item-00002"]
+    assert not served.fallback and {entry["source"] for entry in served.items} == {"personalize"}
+    assert [entry["item_id"] for entry in served.items][:2] == ["item-00001", "item-00002"]
 
 
 def test_realtime_falls_back_to_in_house_when_personalize_fails(campaign):
@@ -284,9 +285,10 @@ def test_realtime_falls_back_to_in_house_when_personalize_fails(campaign):
     campaign.add_client_error("get_recommendations", "ThrottlingException")
     user = EndUser.objects.get(external_id="user-00001")
     placement = Placement.objects.get(slug="for-you")
-    items, source = personalize_realtime_list(placement=placement, user=user)
+    served = personalize_realtime_list(placement=placement, user_pk=user.pk)
     stored = RecommendationSet.objects.get(user=user, placement=placement, source="inhouse")
-    assert source == "inhouse" and items == stored.items
+    assert served.fallback and {entry["source"] for entry in served.items} == {"inhouse"}
+    assert [{**entry, "source": "inhouse"} for entry in stored.items] == served.items
 
 
 def test_a_retried_import_check_does_not_start_a_second_solution_version(personalize):

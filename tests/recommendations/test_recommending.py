@@ -17,10 +17,10 @@ from recommendations.services.api_keys import api_key_create
 from recommendations.services.recommending import (
     recommendation_run_start,
     recommendation_shard_compute,
-    recommendations_cache_key,
     recommendations_refresh_user,
 )
 from recommendations.tasks import recommendations_compute_all_task
+from recsite.cache_keys import recommendations_cache_key
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +215,110 @@ def test_compute_all_fans_out_over_shards_on_a_real_worker(trained, celery_worke
     assert run.status == RecommendationRun.Status.DONE
     assert run.shards > 1 and run.shards_done == run.shards
     assert RecommendationSet.objects.count() == 2 * EndUser.objects.count()
+
+
+def test_the_batch_never_brings_back_what_a_user_consumed_since_the_fit(trained, settings):
+    settings.REALTIME_REFRESH = False  # the batch alone must keep them out
+    call_command("recommend", "--all", "-v0")
+    users = list(EndUser.objects.filter(is_anonymous=False).order_by("pk")[:40])
+    consumed = {}
+    events = []
+    for user in users:
+        shown = RecommendationSet.objects.get(user=user, placement__slug="for-you").items
+        consumed[user.external_id] = {entry["item_id"] for entry in shown[:2]}
+        events += [
+            {"user_id": user.external_id, "item_id": item, "event_type": "purchase"}
+            for item in consumed[user.external_id]
+        ]
+    from recommendations.services.events import events_ingest
+
+    assert events_ingest(events=events).accepted == len(events)
+
+    call_command("recommend", "--all", "-v0")
+
+    for user in users:
+        lists = RecommendationSet.objects.filter(user=user).values_list("items", flat=True)
+        served = {entry["item_id"] for items in lists for entry in items}
+        assert not served & consumed[user.external_id], user.external_id
+
+
+def test_a_shard_that_fails_in_process_fails_the_run_with_the_reason(trained, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(recommending, "lists_write", broken)
+    with pytest.raises(RuntimeError):
+        recommending.recommendations_compute_all_in_process()
+    run = RecommendationRun.objects.get()
+    assert run.status == RecommendationRun.Status.FAILED
+    assert "disk full" in run.error and run.finished_at is not None
+
+
+def test_a_shard_that_fails_for_good_on_a_worker_fails_the_run(
+    trained, celery_worker_on_redis, monkeypatch
+):
+    real = recommending.recommendation_shard_compute
+
+    def one_broken_shard(*, run_id, shard):
+        if shard.pk_from == run.shard_bounds[1][0]:
+            raise ValueError("bad shard")
+        return real(run_id=run_id, shard=shard)
+
+    monkeypatch.setattr("recommendations.tasks.recommendation_shard_compute", one_broken_shard)
+    run, _ = recommending.recommendation_run_start(shard_users=100)
+    from recommendations.tasks import recommendation_run_dispatch
+
+    recommendation_run_dispatch(run)
+
+    deadline = time.monotonic() + 60
+    while run.status == RecommendationRun.Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.3)
+        run.refresh_from_db()
+    assert run.status == RecommendationRun.Status.FAILED
+    assert "bad shard" in run.error
+    assert run.shards_done == run.shards - 1  # the others finished; none counted twice
+
+
+def test_a_stalled_run_is_resumed_by_beat_with_the_shards_left(trained, monkeypatch):
+    from recommendations.tasks import recommendation_runs_recover_task
+
+    run, shards = recommending.recommendation_run_start(shard_users=100)
+    recommending.recommendation_shard_compute(run_id=run.pk, shard=shards[0])
+    computed = []
+    real = recommending.recommendation_shard_compute
+
+    def counting(*, run_id, shard):
+        computed.append(shard)
+        return real(run_id=run_id, shard=shard)
+
+    monkeypatch.setattr("recommendations.tasks.recommendation_shard_compute", counting)
+    assert recommendation_runs_recover_task() == []  # its lease has not run out
+
+    RecommendationRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=run.heartbeat_at - pd.Timedelta(hours=2)
+    )
+    assert recommendation_runs_recover_task() == [run.pk]
+
+    run.refresh_from_db()
+    assert run.status == RecommendationRun.Status.DONE
+    assert computed == shards[1:]  # the shard done before was not computed again
+    assert run.shards_done == run.shards
+    assert RecommendationSet.objects.filter(placement__slug="for-you").count() == (
+        EndUser.objects.count()
+    )
+
+
+def test_a_failed_run_is_neither_finished_nor_resumed(trained):
+    from recommendations.tasks import recommendation_runs_recover_task
+
+    run, _ = recommending.recommendation_run_start(shard_users=100)
+    recommending.recommendation_run_fail(run_id=run.pk, reason="first reason")
+    recommending.recommendation_run_fail(run_id=run.pk, reason="second reason")
+    RecommendationRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=run.heartbeat_at - pd.Timedelta(hours=2)
+    )
+
+    assert recommendation_runs_recover_task() == []
+    assert recommending.recommendation_run_finish(run_id=run.pk).status == "failed"
+    run.refresh_from_db()
+    assert run.error == "first reason"

@@ -41,8 +41,8 @@ from recommendations.models import (
     SegmentMembership,
 )
 from recommendations.services.erasure import user_cache_keys, user_forget, users_forget
-from recommendations.services.recommending import recommendations_cache_key, served_cache_key
 from recommendations.signals import user_forgetting
+from recsite.cache_keys import recommendations_cache_key, served_cache_key
 
 pytestmark = pytest.mark.django_db
 

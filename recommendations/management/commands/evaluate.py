@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 interactions, items, users = read_personalize_csvs(options["data"])
             else:
                 interactions = selectors.interactions_frame()
-                items, users = selectors.items_frame(), selectors.users_frame()
+                items, users = selectors.items_frame(), selectors.user_attributes_frame()
             result = compare_with_popularity(
                 interactions,
                 items=items,

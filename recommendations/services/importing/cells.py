@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
-from recommendations.services.events import InvalidValue, timestamp_parse
+from recsite.validation import InvalidValue, timestamp_parse
 
 PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 LEADING_ZERO_NUMBER = re.compile(r"-?0[0-9]+(?:\.[0-9]+)?")

@@ -7,7 +7,7 @@ import pandas as pd
 from django.db import models
 from django.utils import timezone
 
-from recommendations.services.events import InvalidValue, external_id_clean
+from recsite.validation import InvalidValue, external_id_clean
 
 from .batches import WRITE_BATCH, batches, query_batch_size
 from .cells import PLAIN_NUMBER, number

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from recommendations.models import EndUser, EventType, Interaction, Item
-from recommendations.services.events import (
+from recsite.validation import (
     MAX_FUTURE_SKEW,
     MAX_ID_LENGTH,
     InvalidValue,
