@@ -120,8 +120,9 @@ class RecommendationListApi(APIView):
     @extend_schema(
         operation_id="recommendations_list",
         summary="A user's recommendations for a placement",
-        description="Served from the cache; on a miss computed for that user, then the "
-        "placement's fallbacks. Secret keys, or public keys from their allowed origins.",
+        description="Served from the cache; on a miss computed for that user (for a "
+        "Personalize source with a campaign set, asked from the campaign in real time), then "
+        "the placement's fallbacks. Secret keys, or public keys from their allowed origins.",
         parameters=[RecommendationQuery, KEY_PARAMETER],
         responses={200: RecommendationList, 400: ERROR, 404: ERROR, **KEY_ERRORS},
     )

@@ -2,7 +2,9 @@
 a few milliseconds when the list is cached.
 
     the cached list (the batch's or a refresh's in-house list, or one served earlier)
-    -> else the stored list of the arm's source, or one computed now (`served_lists`)
+    -> else the stored list of the arm's source, or one computed now (`served_lists`);
+       for a Personalize source with a campaign set, the campaign's list asked in real time,
+       else the in-house list (`personalize_realtime_list`)
     -> else the placement's fallbacks; a visitor not known yet gets the shared visitor list
     -> item details, explanations and signed click links
 
@@ -23,13 +25,14 @@ from recommendations.models import EndUser, Item, Placement, PlacementVariant
 from recommendations.selectors import reason_sentence
 from recommendations.services.events import users_get_or_create_anonymous
 from recommendations.services.experiments import placement_arm
-from recommendations.services.recommending import (
-    CACHE_ERRORS,
-    recommendations_cache_key,
-    served_cache_key,
+from recommendations.services.personalize import (
+    personalize_realtime_enabled,
+    personalize_realtime_list,
 )
 from recommendations.services.serving import ServedList, served_lists, visitor_list
 from recsite import tokens
+from recsite.cache_keys import recommendations_cache_key, served_cache_key
+from recsite.errors import CACHE_ERRORS
 from recsite.local_cache import LocalCache
 
 CONFIG_SECONDS = 30
@@ -120,9 +123,14 @@ def _list(
         if create_visitor:
             user_pk = users_get_or_create_anonymous(external_ids={user_id})[user_id]
         return user_pk or 0, _visitor_entries(placement, item_id)
-    served = served_lists(
-        placement=placement, user_pks=[user_pk], source=source, item_id=item_id or None
-    ).get(user_pk, ServedList())
+    if source == Placement.Source.PERSONALIZE and personalize_realtime_enabled(placement):
+        # One call to the campaign, bounded by its timeout; its answer (or the in-house
+        # fallback) is cached under this key like any served list, so AWS is asked once.
+        served = personalize_realtime_list(placement=placement, user_pk=user_pk)
+    else:
+        served = served_lists(
+            placement=placement, user_pks=[user_pk], source=source, item_id=item_id or None
+        ).get(user_pk, ServedList())
     _cache_set(served_key, {"user_pk": user_pk, "items": served.items})
     return user_pk, served.items
 
