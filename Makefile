@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# `make test` runs the fast everyday tier; `make test TIER=all` (what .ci/run runs) adds the
+# browser, fault and slow tests. Tests run in parallel over TEST_WORKERS processes (pytest-xdist).
+TIER ?= fast
+TEST_WORKERS ?= auto
+FAST_TIER := -m "not browser and not faults and not slow"
+
 .PHONY: demo test lint bench bench-movielens bench-import bench-rules bench-refresh bench-bulletins bench-uplift bench-api bench-scale clean
 
 $(STAMP): pyproject.toml
@@ -19,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) $(if $(filter all,$(TIER)),,$(FAST_TIER))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -65,6 +65,7 @@ def test_the_csv_has_a_row_per_arm_position_and_run(experiment):
     assert sections.count("position") == len(report.by_position)
 
 
+@pytest.mark.slow
 def test_the_95_percent_interval_contains_the_true_uplift_in_most_simulations(experiment):
     """The same sent run, read by 40 simulated populations: the report's interval for the
     relative CTR uplift contains the true +50% in at least 90% of them (about 95% expected;

@@ -604,6 +604,7 @@ def test_command_needs_a_file():
 
 
 @pytest.mark.skipif(not MOVIELENS.is_dir(), reason="needs the shared MovieLens-100k data")
+@pytest.mark.slow
 def test_movielens_imports_exactly_twice_in_a_row():
     files = {kind: str(MOVIELENS / f"{kind}.csv") for kind in ("users", "items", "interactions")}
 

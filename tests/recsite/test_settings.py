@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts manage.py in a process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "RECSITE_ENV": "production",

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import free_port
 from tests.recsite.test_settings import PRODUCTION_ENV, ROOT
 
+pytestmark = pytest.mark.slow  # starts granian with production settings
+
 
 @pytest.fixture
 def granian(tmp_path):

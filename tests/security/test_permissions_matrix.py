@@ -33,6 +33,8 @@ from tests.security.conftest import (
     url_fill,
 )
 
+pytestmark = pytest.mark.slow  # every URL for every principal
+
 OK, REDIRECT, LOGIN = "ok", "redirect", "login page"
 EVIL = "https://evil.example/"
 
