@@ -108,14 +108,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis: broker, result backend and cache. Absent: eager Celery and a local-memory cache.
 REDIS_URL = env.str("REDIS_URL", default="")
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if REDIS_URL and _xdist_worker.startswith("gw"):
+if REDIS_URL and _xdist_worker.startswith("gw") and (
+    os.environ.get("REDIS_URL_TEST_WORKER") != _xdist_worker
+):
     # Parallel test workers share one Redis server: each takes the database below the URL's
     # by its number (gw1 of /15 uses /14), so one worker's cache.clear() never empties another's.
+    # The environment keeps the result, so the processes a test starts inherit it as it is.
     _base, _, _db = REDIS_URL.rpartition("/")
     _worker_db = int(_db or 0) - int(_xdist_worker[2:])
     if _worker_db < 0:
         raise ImproperlyConfigured(f"REDIS_URL {REDIS_URL} leaves no database for {_xdist_worker}")
     REDIS_URL = f"{_base}/{_worker_db}"
+    os.environ["REDIS_URL"] = REDIS_URL
+    os.environ["REDIS_URL_TEST_WORKER"] = _xdist_worker
 if REDIS_URL:
     CACHES = {
         "default": {

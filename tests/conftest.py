@@ -158,9 +158,14 @@ def _planted_rows_keep() -> None:
             [f.get_db_prep_save(value, connection) for f, value in zip(fields, row, strict=True)]
             for row in rows
         ]
-        _planted_rows[name] = (model, [f.column for f in fields], prepared)
+        stamped = [
+            (index, field)
+            for index, field in enumerate(fields)
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        ]
+        _planted_rows[name] = (model, [f.column for f in fields], prepared, stamped)
     # Event types are matched by name: a flushed database makes them again with new keys.
-    model, columns, prepared = _planted_rows["Interaction"]
+    model, columns, prepared, _ = _planted_rows["Interaction"]
     names = dict(apps.get_model("recommendations", "EventType").objects.values_list("pk", "name"))
     position = columns.index("event_type_id")
     for row in prepared:
@@ -170,20 +175,30 @@ def _planted_rows_keep() -> None:
 def _planted_rows_restore() -> None:
     from django.core.management.color import no_style
     from django.db import connection
+    from django.utils import timezone
 
     from recommendations.models import EventType
 
-    model, columns, prepared = _planted_rows["Interaction"]
-    position = columns.index("event_type_id")
+    # As the import would: event types by name, and `received_at`/`updated_at` stamped now
+    # (the compiled rules and the batch's "since the fit" both read these).
     event_types = dict(EventType.objects.values_list("name", "pk"))
-    rows = {name: _planted_rows[name][2] for name in PLANTED_MODELS}
-    rows["Interaction"] = [
-        [*row[:position], event_types[row[position]], *row[position + 1 :]] for row in prepared
-    ]
+    now = timezone.now()
+    rows = {}
+    for name in PLANTED_MODELS:
+        _, columns, prepared, stamped = _planted_rows[name]
+        stamps = {i: field.get_db_prep_save(now, connection) for i, field in stamped}
+        event_type = columns.index("event_type_id") if name == "Interaction" else None
+        rows[name] = [
+            [
+                stamps[i] if i in stamps else event_types[v] if i == event_type else v
+                for i, v in enumerate(row)
+            ]
+            for row in prepared
+        ]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for name in PLANTED_MODELS:
-            model, columns, _ = _planted_rows[name]
+            model, columns, _, _ = _planted_rows[name]
             table = f"{quote(model._meta.db_table)} ({', '.join(map(quote, columns))})"
             if connection.vendor == "postgresql":
                 with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:

@@ -90,17 +90,22 @@ def _deliveries(visibility_timeout: float, runs_for: float) -> int:
     )
     deliveries = []
     lock = threading.Lock()
+    first_started = threading.Event()
 
-    @app.task(name="slow_task", time_limit=10, soft_time_limit=9)
+    @app.task(name=f"slow-task-{uuid.uuid4().hex}", time_limit=10, soft_time_limit=9)
     def slow_task(key):
         with lock:
             deliveries.append(key)
-        time.sleep(runs_for)
+            first = len(deliveries) == 1
+        first_started.set()
+        if first:  # a second copy only counts; it leaves nothing running at the end
+            time.sleep(runs_for)
 
     with start_worker(
         app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
     ):
         slow_task.delay("once")
+        assert first_started.wait(60), "the worker never started the task"
         time.sleep(runs_for + 4)  # long enough for a restore to be noticed
     return len(deliveries)
 
