@@ -73,9 +73,3 @@ def _members_replace(segment: Segment, user_pks: list[int], profile: dict) -> No
     segment.profile = profile
     segment.refreshed_at = timezone.now()
     segment.save(update_fields=["size", "profile", "refreshed_at"])
-
-
-def user_segment_ids(user_pk: int) -> set[int]:
-    return set(
-        SegmentMembership.objects.filter(user_id=user_pk).values_list("segment_id", flat=True)
-    )
