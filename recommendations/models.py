@@ -475,6 +475,14 @@ class ModelVersion(models.Model):
     decision = models.TextField(blank=True, help_text="Why it was or was not activated.")
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    last_interaction_pk = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "The newest interaction when training read them; later ones are not in the model."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -123,11 +123,15 @@ def personalized_placements() -> list[Placement]:
     return list(Placement.objects.filter(is_active=True, strategy=Placement.Strategy.PERSONALIZED))
 
 
-def items_consumed_since(users: pd.DataFrame, *, since: dt.datetime) -> dict[str, set[str]]:
-    """External user id -> the items they engaged with (events of a positive weight) that were
-    received at or after `since`: what a model fitted before then does not know they saw."""
+def items_consumed_since(
+    users: pd.DataFrame, *, after_pk: int | None = None, since: dt.datetime | None = None
+) -> dict[str, set[str]]:
+    """External user id -> the items they engaged with (events of a positive weight) stored
+    after interaction `after_pk`, or else received at or after `since`: what a model fitted on
+    the events before does not know they saw."""
+    newer = {"pk__gt": after_pk} if after_pk is not None else {"received_at__gte": since}
     rows = Interaction.objects.filter(
-        user_id__in=users["pk"].tolist(), received_at__gte=since, event_type__weight__gt=0
+        user_id__in=users["pk"].tolist(), event_type__weight__gt=0, **newer
     ).values_list("user__external_id", "item__external_id")
     consumed: dict[str, set[str]] = {}
     for user_id, item_id in rows:

@@ -46,5 +46,18 @@ class Migration(migrations.Migration):
                 help_text="[first, last] user pk of each shard.",
             ),
         ),
+        migrations.AddField(
+            model_name="modelversion",
+            name="last_interaction_pk",
+            field=models.PositiveBigIntegerField(
+                blank=True,
+                editable=False,
+                help_text=(
+                    "The newest interaction when training read them; later ones are not in "
+                    "the model."
+                ),
+                null=True,
+            ),
+        ),
         migrations.RunPython(create_schedule, migrations.RunPython.noop),
     ]

@@ -42,8 +42,9 @@ from recsite.sharding import Shard, pk_shards, shards_from_bounds
 
 logger = logging.getLogger(__name__)
 
-# Events received this long before a model version was created may still be missing from it
-# (a transaction that committed while training read the table): the batch treats them as new.
+# For a version that did not record the newest interaction it read (older ones): events
+# received this long before it was created may be missing from it, so the batch treats them
+# as new.
 FIT_READ_MARGIN = dt.timedelta(minutes=5)
 
 
@@ -94,8 +95,11 @@ def recommendation_shard_compute(*, run_id: int, shard: Shard) -> int:
         segments = selectors.segment_members(users)
         # The refresh path already keeps what users engaged with since the fit out of their
         # lists; the batch must not bring it back.
+        version = run.model_version
         consumed = selectors.items_consumed_since(
-            users, since=run.model_version.created_at - FIT_READ_MARGIN
+            users,
+            after_pk=version.last_interaction_pk,
+            since=version.created_at - FIT_READ_MARGIN,
         )
         lists = {
             placement: placement_lists(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from integrations.storage import is_s3_uri, local_copy, put
@@ -22,7 +23,7 @@ from recommendations import selectors
 from recommendations.engine import HybridRecommender
 from recommendations.engine.evaluation import evaluate, search, temporal_split
 from recommendations.engine.presets import POPULARITY_PARAMS, SEARCH_GRID
-from recommendations.models import ModelVersion
+from recommendations.models import Interaction, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def model_version_train(
 
 
 def _train(version: ModelVersion, params: dict, *, tune: bool, k: int, random_state: int) -> None:
+    # What the model will know: the batch leaves out of its lists what came after.
+    version.last_interaction_pk = Interaction.objects.aggregate(newest=Max("pk"))["newest"]
     interactions = selectors.interactions_frame()
     if len(interactions) < MIN_INTERACTIONS:
         raise TrainingError(
