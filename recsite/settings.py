@@ -108,8 +108,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis: broker, result backend and cache. Absent: eager Celery and a local-memory cache.
 REDIS_URL = env.str("REDIS_URL", default="")
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if REDIS_URL and _xdist_worker.startswith("gw") and (
-    os.environ.get("REDIS_URL_TEST_WORKER") != _xdist_worker
+if (
+    REDIS_URL
+    and _xdist_worker.startswith("gw")
+    and (os.environ.get("REDIS_URL_TEST_WORKER") != _xdist_worker)
 ):
     # Parallel test workers share one Redis server: each takes the database below the URL's
     # by its number (gw1 of /15 uses /14), so one worker's cache.clear() never empties another's.
