@@ -65,15 +65,23 @@ def test_the_csv_has_a_row_per_arm_position_and_run(experiment):
     assert sections.count("position") == len(report.by_position)
 
 
+SIMULATION_SEEDS = range(40)
+SEEDS_PER_TEST = 10
+
+
 @pytest.mark.slow
-def test_the_95_percent_interval_contains_the_true_uplift_in_most_simulations(experiment):
+@pytest.mark.parametrize("first_seed", SIMULATION_SEEDS[::SEEDS_PER_TEST])
+def test_the_95_percent_interval_contains_the_true_uplift_in_most_simulations(
+    experiment, first_seed
+):
     """The same sent run, read by 40 simulated populations: the report's interval for the
     relative CTR uplift contains the true +50% in at least 90% of them (about 95% expected;
     the seeds are fixed, so the test is deterministic; benchmarks/uplift_coverage.py repeats
-    it a thousand times per scenario without the database)."""
+    it a thousand times per scenario without the database). The 40 run as four tests of ten,
+    in parallel; each ten must reach 9, so together they ask at least the 36 of 40."""
     true_uplift = READERS.true_ctr("model") / READERS.true_ctr("holdout") - 1
     covered = 0
-    for seed in range(40):
+    for seed in SIMULATION_SEEDS[first_seed : first_seed + SEEDS_PER_TEST]:
         Conversion.objects.all().delete()
         Click.objects.all().delete()
         Open.objects.all().delete()
@@ -82,4 +90,4 @@ def test_the_95_percent_interval_contains_the_true_uplift_in_most_simulations(ex
         low, high = model.ctr_uplift.relative_low, model.ctr_uplift.relative_high
         covered += low <= true_uplift <= high
 
-    assert covered / 40 >= 0.9
+    assert covered / SEEDS_PER_TEST >= 0.9
