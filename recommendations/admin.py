@@ -7,7 +7,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -32,9 +37,17 @@ from recommendations.models import (
 from recommendations.services.api_keys import api_key_issue, api_keys_revoke, widget_snippet
 from recommendations.services.comparison import NothingToCompare, sources_compare
 from recommendations.services.erasure import users_forget
-from recommendations.services.placements import placement_rule_conflicts, rule_to_engine
+from recommendations.services.placements import (
+    placement_rule_conflicts,
+    rule_catalogue_check,
+    rule_to_engine,
+)
 from recommendations.services.preview import PreviewError, placement_preview
-from recommendations.services.rules import condition_to_engine, item_condition_field_check
+from recommendations.services.rules import (
+    condition_to_engine,
+    item_condition_field_check,
+    segment_condition_field_check,
+)
 from recommendations.services.training import TrainingError, model_version_activate
 from recommendations.tasks import recommendations_compute_all_task, segments_refresh_task
 from recsite.admin_csv import csv_response
@@ -295,16 +308,28 @@ class RuleConditionFormSet(BaseInlineFormSet):
         rule = self.instance
         if any(form.errors for form in self.forms) or not rule.placement_id:
             return
-        conditions = [
-            RuleCondition(
-                field=f.cleaned_data["field"],
-                operator=f.cleaned_data["operator"],
-                value=f.cleaned_data.get("value", ""),
+        forms_and_conditions = [
+            (
+                f,
+                RuleCondition(
+                    field=f.cleaned_data["field"],
+                    operator=f.cleaned_data["operator"],
+                    value=f.cleaned_data.get("value", ""),
+                ),
             )
             for f in self.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE")
         ]
-        engine_rule = rule_to_engine(rule, conditions)
+        checked = True
+        for form, condition in forms_and_conditions:
+            try:
+                rule_catalogue_check(rule_to_engine(rule, [condition]))
+            except ValidationError as error:
+                form.add_error("value", error)
+                checked = False
+        if not checked:
+            return
+        engine_rule = rule_to_engine(rule, [c for _, c in forms_and_conditions])
         conflicts = placement_rule_conflicts(rule.placement, engine_rule)
         if conflicts:
             raise ValidationError(["This rule contradicts another one:", *conflicts])
@@ -367,13 +392,28 @@ class RuleAdmin(admin.ModelAdmin):
         "starts_at",
         "ends_at",
         "is_active",
+        "problem",
     ]
     list_filter = ["placement", "kind", "is_active", "segment"]
+    readonly_fields = ["problem"]
     search_fields = ["name"]
     autocomplete_fields = ["pin_item"]
     inlines = [RuleConditionInline]
     fieldsets = [
-        (None, {"fields": ["placement", "name", "kind", "segment", "priority", "is_active"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "placement",
+                    "name",
+                    "kind",
+                    "segment",
+                    "priority",
+                    "is_active",
+                    "problem",
+                ]
+            },
+        ),
         (
             "Settings for the kind",
             {
@@ -385,6 +425,13 @@ class RuleAdmin(admin.ModelAdmin):
         ),
         ("When", {"fields": ["starts_at", "ends_at"]}),
     ]
+
+
+PERSONALIZE_VERSION_NOTE = (
+    "{version} is an Amazon Personalize solution version: AWS trained it, and it serves through "
+    "the lists its batch inference job stored (manage.py personalize) or through a campaign "
+    "(a placement whose source is Personalize). Only in-house versions are activated here."
+)
 
 
 @admin.register(ModelVersion)
@@ -407,6 +454,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions come from training (manage.py train, or the scheduled task)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if request.GET.get("source__exact") == ModelVersion.Source.PERSONALIZE:
+            actions.pop("activate", None)  # nothing here to activate: see the note
+        return actions
 
     @admin.display(description="nDCG@k")
     def ndcg(self, version: ModelVersion) -> str:
@@ -433,6 +486,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
         version = queryset.get()
+        if version.source != ModelVersion.Source.IN_HOUSE:
+            self.message_user(
+                request, PERSONALIZE_VERSION_NOTE.format(version=version), messages.WARNING
+            )
+            return
         try:
             model_version_activate(version=version, reason=f"activated by {request.user} in admin")
         except TrainingError as error:
@@ -522,6 +580,8 @@ def _condition_form(base, item_fields: bool = False):
                 )
                 if item_fields:
                     item_condition_field_check(cleaned["field"])
+                else:
+                    segment_condition_field_check(cleaned["field"])
             return cleaned
 
     return ConditionForm
@@ -545,9 +605,17 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Segment | None = None):
         return [] if obj and obj.kind == Segment.Kind.LEARNED else self.inlines
 
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Segment | None = None):
+        # A learned segment's slug is read-only: nothing to fill in from its name.
+        if obj and obj.kind == Segment.Kind.LEARNED:
+            return {}
+        return super().get_prepopulated_fields(request, obj)
+
     @admin.display(description="profile")
     def summary(self, segment: Segment) -> str:
         profile = segment.profile
+        if "problem" in profile:
+            return profile["problem"]
         if "conditions" in profile:
             return " and ".join(profile["conditions"]) or "everyone"
         if "top_categories" in profile:
@@ -569,6 +637,35 @@ class SegmentAdmin(admin.ModelAdmin):
     def refresh(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
         segments_refresh_task.delay_on_commit()
         self.message_user(request, "Segments are being refreshed.")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_refresh_segments": self.has_change_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        refresh_all = self.admin_site.admin_view(self.refresh_all_view)
+        return [
+            path("refresh/", refresh_all, name="recommendations_segment_refresh_all"),
+            *super().get_urls(),
+        ]
+
+    def refresh_all_view(self, request: HttpRequest) -> HttpResponse:
+        """The changelist's button: works with no segment yet (learned ones are made by it),
+        where an action needs a selection."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        segments_refresh_task.delay_on_commit()
+        self.message_user(
+            request,
+            "Segments are being refreshed: rule segments from their conditions, learned ones "
+            "from behaviour. Reload this page in a minute.",
+        )
+        return HttpResponseRedirect(reverse("admin:recommendations_segment_changelist"))
 
 
 @admin.register(PersonalizeRun)

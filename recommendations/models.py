@@ -203,6 +203,9 @@ class ApiKey(models.Model):
                 )
 
 
+MAX_PLACEMENT_COUNT = 100  # a widget row or an email block; more is a mistake
+
+
 class Placement(models.Model):
     """Where recommendations are shown: a website widget, an email block, an item page."""
 
@@ -224,7 +227,9 @@ class Placement(models.Model):
     name = models.CharField(max_length=100)
     strategy = models.CharField(max_length=20, choices=Strategy, default=Strategy.PERSONALIZED)
     count = models.PositiveSmallIntegerField(
-        default=10, validators=[MinValueValidator(1)], help_text="How many items to show."
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PLACEMENT_COUNT)],
+        help_text=f"How many items to show (1 to {MAX_PLACEMENT_COUNT}).",
     )
     source = models.CharField(max_length=20, choices=Source, default=Source.IN_HOUSE)
     personalize_share = models.FloatField(
@@ -421,6 +426,12 @@ class Rule(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    problem = models.CharField(
+        max_length=500,
+        blank=True,
+        editable=False,
+        help_text="Why serving skips this rule (set when the catalogue no longer fits it).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,6 +5,7 @@ candidates (engine, by strategy) -> rules pipeline (filter, score, rerank, diver
 """
 
 import datetime as dt
+import logging
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +23,8 @@ from recommendations.engine.rules import RulePipeline, rules_conflicts
 from recommendations.models import Interaction, Item, Placement, Rule
 from recommendations.services.rules import condition_to_engine
 from recsite.errors import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 OVERFETCH = 5  # candidates per shown item, so that filters leave enough to show
 MIN_CANDIDATES = 50
@@ -64,6 +67,16 @@ def placement_rules(placement: Placement) -> list[EngineRule]:
     return [rule_to_engine(rule) for rule in rules.prefetch_related("conditions")]
 
 
+def rule_catalogue_check(rule: EngineRule) -> None:
+    """Refuse a rule the catalogue cannot evaluate (a price compared with a word, say),
+    naming the condition's value: ValidationError, for the admin form."""
+    try:
+        RulePipeline.compile([rule], selectors.items_frame())
+    except EngineError as error:
+        reason = str(error).replace(f"rule {rule.name!r}: ", "").replace("conditions: ", "")
+        raise ValidationError(f"This condition cannot be checked: {reason}.") from None
+
+
 def placement_rule_conflicts(placement: Placement, candidate: EngineRule) -> list[str]:
     """Contradictions between `candidate` and the placement's other active rules."""
     others = [rule for rule in placement_rules(placement) if rule.id != candidate.id]
@@ -82,8 +95,37 @@ def placement_pipeline(placement: Placement) -> RulePipeline:
 
 @lru_cache(maxsize=32)
 def _compiled(key: tuple) -> RulePipeline:
+    """Every rule that can run; one the catalogue no longer fits (saved before validation, or
+    an attribute whose values changed type) is left out and its problem shown in admin, so
+    one broken rule never stops the placement from serving."""
     placement = Placement.objects.get(pk=key[0])
-    return RulePipeline.compile(placement_rules(placement), selectors.items_frame())
+    items = selectors.items_frame()
+    usable, problems = [], {}
+    rules = placement.rules.filter(is_active=True).select_related("pin_item")
+    for rule in rules.prefetch_related("conditions"):
+        try:
+            engine_rule = rule_to_engine(rule)
+            RulePipeline.compile([engine_rule], items)
+        except (EngineError, ValidationError) as error:
+            problems[rule.pk] = _problem_text(error)
+            continue
+        usable.append(engine_rule)
+    _rule_problems_record(placement, problems)
+    return RulePipeline.compile(usable, items)
+
+
+def _problem_text(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(error.messages)[:500]
+    return str(error)[:500]
+
+
+def _rule_problems_record(placement: Placement, problems: dict[int, str]) -> None:
+    # update() leaves updated_at alone: recording a problem does not recompile the rules.
+    for rule_pk, problem in problems.items():
+        logger.warning("rule #%s skipped when serving: %s", rule_pk, problem)
+        Rule.objects.filter(pk=rule_pk).exclude(problem=problem).update(problem=problem)
+    placement.rules.exclude(pk__in=list(problems)).exclude(problem="").update(problem="")
 
 
 def placement_candidates(

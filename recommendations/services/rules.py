@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 
 from recommendations.engine.conditions import Condition as EngineCondition
 from recommendations.engine.errors import EngineError
-from recommendations.models import Condition, Item
+from recommendations.engine.segments import ACTIVITY_COLUMNS, AFFINITY_PREFIX
+from recommendations.models import Condition, EndUser, Item
 
 ITEM_FIELDS = {"item_id", "title", "categories", "tags", "price", "available", "published_at"}
 LIST_OPERATORS = {Condition.Operator.IN, Condition.Operator.BETWEEN}
@@ -53,5 +54,24 @@ def item_condition_field_check(field: str) -> None:
         {
             "field": f"No item has a field or attribute {field!r}; item fields are "
             f"{', '.join(sorted(ITEM_FIELDS))}."
+        }
+    )
+
+
+def segment_condition_field_check(field: str) -> None:
+    """A segment condition must name a behaviour feature, the affinity to a category some
+    item has, or an attribute some user has."""
+    field = field.strip()
+    if field in ACTIVITY_COLUMNS or EndUser.objects.filter(attributes__has_key=field).exists():
+        return
+    if field.startswith(AFFINITY_PREFIX):
+        category = field.removeprefix(AFFINITY_PREFIX)
+        categories = Item.objects.values_list("categories", flat=True).iterator()
+        if category == "other" or any(category in (listed or []) for listed in categories):
+            return
+    raise ValidationError(
+        {
+            "field": f"No user has a feature or attribute {field!r}; use one of "
+            f"{', '.join(ACTIVITY_COLUMNS)}, {AFFINITY_PREFIX}<category> or a user attribute."
         }
     )

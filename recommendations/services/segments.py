@@ -5,10 +5,12 @@ import json
 import logging
 
 import pandas as pd
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from recommendations import selectors
+from recommendations.engine.errors import EngineError
 from recommendations.engine.segments import behaviour_features, learn_segments, rule_segment_members
 from recommendations.models import EndUser, Segment, SegmentMembership
 from recommendations.services.rules import condition_to_engine
@@ -16,6 +18,8 @@ from recommendations.services.rules import condition_to_engine
 logger = logging.getLogger(__name__)
 
 LEARNED_SLUG = "learned-{number}"
+# What a segment's conditions can raise against the users' features and attributes.
+SEGMENT_ERRORS = (EngineError, ValidationError, KeyError, TypeError, ValueError)
 
 
 def segments_refresh(*, learn: bool = True, random_state: int = 0) -> dict[str, int]:
@@ -31,8 +35,18 @@ def segments_refresh(*, learn: bool = True, random_state: int = 0) -> dict[str, 
     attributes = attributes.set_index("user_id") if attributes is not None else None
     sizes = {}
     for segment in Segment.objects.filter(kind=Segment.Kind.RULES).prefetch_related("conditions"):
-        conditions = [condition_to_engine(c) for c in segment.conditions.all()]
-        members = rule_segment_members(features, attributes, conditions)
+        try:
+            conditions = [condition_to_engine(c) for c in segment.conditions.all()]
+            members = rule_segment_members(features, attributes, conditions)
+        except SEGMENT_ERRORS as error:
+            # One broken segment (saved before validation, or an attribute gone) keeps its
+            # last members and says why; the others are refreshed.
+            problem = "; ".join(error.messages) if isinstance(error, ValidationError) else error
+            logger.warning("segment %r not refreshed: %s", segment.slug, problem)
+            Segment.objects.filter(pk=segment.pk).update(
+                profile={**segment.profile, "problem": f"not refreshed: {problem}"}
+            )
+            continue
         profile = {"conditions": [str(condition) for condition in conditions]}
         _members_replace(segment, [users[m] for m in members], profile)
         sizes[segment.slug] = len(members)

@@ -182,6 +182,7 @@ def test_admin_saves_a_valid_rule_with_conditions(trained, for_you, admin_client
         ({"kind": "cap_per_category"}, [], "cap"),
         ({"kind": "exclude"}, [("colour", "equals", "red")], "No item has a field"),
         ({"kind": "exclude"}, [("price", "between", "50, 10")], "low 50 is above high 10"),
+        ({"kind": "exclude"}, [("price", "lt", "cheap")], "neither a number nor a date"),
     ],
 )
 def test_admin_refuses_invalid_rules_with_a_clear_message(
@@ -216,3 +217,20 @@ def test_preview_of_an_unknown_user_says_so(trained, for_you, admin_client):
     url = reverse("admin:recommendations_placement_preview", args=[for_you.pk])
     page = admin_client.get(url, {"user": "nobody"}).content.decode()
     assert "No end user with the id &#x27;nobody&#x27;" in page
+
+
+def test_a_rule_the_catalogue_cannot_evaluate_is_skipped_when_serving_and_flagged(
+    trained, for_you, client
+):
+    """Saved before validation existed (or straight into the database): serving leaves it
+    out, keeps the others, and admin shows why."""
+    broken = _rule(for_you, "exclude", ("price", "lt", "cheap"))
+    working = _rule(for_you, "exclude", ("categories", "equals", "Cooking"))
+    call_command("recommend", "--all", "-v0")
+
+    cooking = {item.external_id for item in Item.objects.all() if "Cooking" in item.categories}
+    shown = {item for items in _lists().values() for item in items}
+    assert shown and not shown & cooking
+    broken.refresh_from_db()
+    working.refresh_from_db()
+    assert "neither a number nor a date" in broken.problem and working.problem == ""

@@ -10,6 +10,7 @@ from recommendations.services.demo import DemoReport, demo_data_load, demo_widge
 from recommendations.services.importing import ImportFailed
 from recommendations.services.personalize_double import personalize_double_run
 from recommendations.services.recommending import recommendations_compute_all_in_process
+from recommendations.services.segments import segments_refresh
 from recommendations.services.training import TrainingError, model_version_train
 
 SHOWN_USERS = 3
@@ -38,14 +39,19 @@ class Command(BaseCommand):
                 site_url=settings.PUBLIC_BASE_URL,  # item pages on the demo page
             )
             self._data_summary(report)
-            self._heading("2. Training the in-house model")
+            self._heading("2. Training the in-house model and learning segments")
             version = model_version_train()
+            segments = segments_refresh()
             self._heading("3. Every user's recommendations")
             run = recommendations_compute_all_in_process(progress=progress)
         except (ImportFailed, TrainingError, ValueError) as error:
             raise CommandError(str(error)) from None
 
         self.stdout.write(f"  model version #{version.pk}: {version.decision}")
+        self.stdout.write(
+            f"  {len(segments)} segments learned from behaviour: "
+            + ", ".join(f"{slug} ({size} users)" for slug, size in segments.items())
+        )
         metrics, baseline = version.metrics, version.baseline_metrics
         self.stdout.write(
             f"  on the last 10% of events: nDCG@10 {metrics['ndcg_at_k']:.3f} "
