@@ -3,6 +3,7 @@ import re
 import uuid
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -24,7 +25,13 @@ from bulletins.models import (
     WidgetEngagement,
 )
 from bulletins.report_charts import daily_chart, rate_chart, rates_text, uplift_summary
-from bulletins.services.preview import PreviewError, bulletin_preview, bulletin_test_send
+from bulletins.services.audience import send_forecast
+from bulletins.services.preview import (
+    PreviewError,
+    bulletin_preview,
+    bulletin_templates_check,
+    bulletin_test_send,
+)
 from bulletins.services.reports import (
     WIDGET_MIN_DETECTABLE_UPLIFT,
     experiment_report,
@@ -96,9 +103,33 @@ def _position_table(by_position) -> tuple[list[dict], dict]:
     return rows, chart
 
 
+class BulletinForm(forms.ModelForm):
+    """Refuses a subject or layout that would fail every delivery, on its field."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if "subject_template" in cleaned:
+            problems = bulletin_templates_check(
+                subject_template=cleaned["subject_template"],
+                layout_mjml=cleaned.get("layout_mjml", ""),
+            )
+            for field_name, problem in problems.items():
+                self.add_error(field_name, problem)
+        return cleaned
+
+
 @admin.register(Bulletin)
 class BulletinAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "schedule", "schedule_enabled", "platform", "actions_links"]
+    form = BulletinForm
+    list_display = [
+        "name",
+        "slug",
+        "schedule_summary",
+        "schedule_enabled",
+        "platform",
+        "actions_links",
+    ]
+    readonly_fields = ["schedule_summary"]
     list_filter = ["schedule_enabled", "platform"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -108,8 +139,28 @@ class BulletinAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "subject_template", "from_email"]}),
         ("Layout", {"fields": ["layout_mjml"], "classes": ["collapse"]}),
         ("Audience", {"fields": ["segments"]}),
-        ("Delivery", {"fields": ["platform", "schedule", "schedule_enabled"]}),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "platform",
+                    "send_frequency",
+                    ("send_time", "send_weekday"),
+                    "send_cron",
+                    "send_timezone",
+                    "schedule_enabled",
+                    "schedule_summary",
+                ],
+                "description": "When the schedule is on, the bulletin is sent at these times. "
+                "Every day and every week use the time (and the day); a cron expression "
+                "gives anything else, at most once an hour.",
+            },
+        ),
     ]
+
+    @admin.display(description="schedule")
+    def schedule_summary(self, bulletin: Bulletin) -> str:
+        return bulletin.schedule_summary
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -186,7 +237,13 @@ class BulletinAdmin(admin.ModelAdmin):
         except BulletinNotReady as failure:
             messages.error(request, str(failure))
             return HttpResponseRedirect(change_url)
-        if request.method == "POST":
+        forecast = send_forecast(bulletin)
+        repeat_refused = (
+            request.method == "POST"
+            and forecast.recent_run is not None
+            and request.POST.get("confirm_repeat") != "yes"
+        )
+        if request.method == "POST" and not repeat_refused:
             # The form's key makes a double-submitted form start one run, not two.
             run_key = request.POST.get("run_key", "")
             if not SEND_FORM_KEY.fullmatch(run_key):
@@ -200,7 +257,12 @@ class BulletinAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Send {bulletin} now?",
-            "run_key": f"admin:{uuid.uuid4().hex}",
+            # A send held back for confirmation keeps its form's key: still one run at most.
+            "run_key": posted_key
+            if SEND_FORM_KEY.fullmatch(posted_key := request.POST.get("run_key", ""))
+            else f"admin:{uuid.uuid4().hex}",
+            "forecast": forecast,
+            "repeat_refused": repeat_refused,
             "opts": self.model._meta,
             "original": bulletin,
             "bulletin": bulletin,

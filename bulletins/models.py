@@ -2,12 +2,15 @@
 unsubscribes. A delivery row is the outbox: it is written (with the items it will carry) before
 anything is pushed, claimed before the push and marked with the platform's answer after it."""
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from bulletins import scheduling
 from recommendations.models import (
     EndUser,
     Interaction,
@@ -130,15 +133,43 @@ class Bulletin(models.Model):
         related_name="+",
         help_text="Empty uses the EMAIL_PLATFORM setting (SMTP by default).",
     )
+    send_frequency = models.CharField(
+        "send",
+        max_length=10,
+        choices=[
+            (scheduling.NONE, "not on a schedule"),
+            (scheduling.DAILY, "every day"),
+            (scheduling.WEEKLY, "every week"),
+            (scheduling.CRON, "on a cron expression"),
+        ],
+        default=scheduling.NONE,
+    )
+    send_time = models.TimeField(
+        "at", default=dt.time(8, 0), null=True, blank=True, help_text="Daily and weekly."
+    )
+    send_weekday = models.CharField(
+        "on", max_length=1, choices=scheduling.WEEKDAYS, default="1", help_text="Weekly."
+    )
+    send_cron = models.CharField(
+        "cron expression",
+        max_length=100,
+        blank=True,
+        help_text="minute hour day-of-month month day-of-week, for example `0 8 * * 1-5` "
+        "(08:00 on weekdays).",
+    )
+    send_timezone = models.CharField(
+        "time zone", max_length=64, default="UTC", help_text="For example Europe/Paris."
+    )
     schedule = models.ForeignKey(
         CrontabSchedule,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        editable=False,
         related_name="+",
-        help_text="When to send; runs as a django-celery-beat periodic task.",
+        help_text="The crontab beat runs, made from the fields above when the bulletin is saved.",
     )
-    schedule_enabled = models.BooleanField(default=False)
+    schedule_enabled = models.BooleanField("schedule on", default=False)
     min_detectable_uplift = models.PositiveSmallIntegerField(
         default=10,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
@@ -157,9 +188,26 @@ class Bulletin(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def schedule_spec(self) -> scheduling.ScheduleSpec:
+        return scheduling.ScheduleSpec(
+            frequency=self.send_frequency,
+            time=self.send_time,
+            weekday=self.send_weekday,
+            cron=self.send_cron.strip(),
+            timezone=self.send_timezone.strip(),
+        )
+
+    @property
+    def schedule_summary(self) -> str:
+        return scheduling.schedule_summary(self.schedule_spec)
+
     def clean(self) -> None:
-        if self.schedule_enabled and self.schedule_id is None:
-            raise ValidationError({"schedule": "Choose a schedule before enabling it."})
+        errors = scheduling.schedule_errors(self.schedule_spec)
+        if self.schedule_enabled and self.send_frequency == scheduling.NONE:
+            errors["send_frequency"] = "Choose when to send before turning the schedule on."
+        if errors:
+            raise ValidationError(errors)
 
 
 class BulletinBlock(models.Model):

@@ -655,10 +655,10 @@ class SegmentAdmin(admin.ModelAdmin):
     def refresh_all_view(self, request: HttpRequest) -> HttpResponse:
         """The changelist's button: works with no segment yet (learned ones are made by it),
         where an action needs a selection."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         segments_refresh_task.delay_on_commit()
         self.message_user(
             request,

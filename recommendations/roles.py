@@ -23,7 +23,8 @@ MARKETER_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("recommendations", "recommendationset"): ("view",),
     ("recommendations", "recommendationrun"): ("view",),
     ("django_celery_beat", "periodictask"): ("view",),
-    ("django_celery_beat", "crontabschedule"): ("view", "add", "change"),
+    # A bulletin's schedule is set on the bulletin; the system's crontabs are not theirs to edit.
+    ("django_celery_beat", "crontabschedule"): ("view",),
     ("bulletins", "bulletin"): ("view", "add", "change", "delete"),
     ("bulletins", "bulletinblock"): ("view", "add", "change", "delete"),
     ("bulletins", "variant"): ("view", "add", "change", "delete"),

@@ -2,12 +2,15 @@
 of the bulletin's segments); of those, users who did not opt in, unsubscribed (from this
 bulletin or all) or have no address are skipped and counted, never sent to."""
 
+import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from bulletins.models import Bulletin, Unsubscribe, Variant
+from bulletins.models import Bulletin, BulletinRun, Unsubscribe, Variant
 from bulletins.services.erasure import suppressed_emails
 from recommendations.models import EndUser, SegmentMembership
 from recommendations.services.experiments import arm_for
@@ -78,3 +81,46 @@ def audience_screen(bulletin: Bulletin, users: QuerySet[EndUser]) -> Screening:
 def variant_for(variants: Sequence[Variant], salt: str, external_id: str) -> Variant | None:
     """The arm a user falls in (None: the bulletin has no variants)."""
     return arm_for(variants, salt, external_id)
+
+
+REPEAT_WINDOW = dt.timedelta(hours=24)
+
+
+@dataclass
+class SendForecast:
+    """What "Send now" would do: who gets an email, who is skipped why, how the recipients
+    split over the arms, and the run of the last 24 hours a second send would repeat."""
+
+    recipients: int
+    not_opted_in: int
+    unsubscribed: int
+    no_email: int
+    arms: list[tuple[str, int]] = field(default_factory=list)
+    recent_run: BulletinRun | None = None
+
+
+def send_forecast(bulletin: Bulletin, *, now: dt.datetime | None = None) -> SendForecast:
+    screening = audience_screen(bulletin, audience_queryset(bulletin))
+    variants = list(bulletin.variants.all())
+    arms: list[tuple[str, int]] = []
+    if variants:
+        sizes = Counter(
+            variant_for(variants, bulletin.slug, recipient.external_id).name
+            for recipient in screening.recipients
+        )
+        arms = [(variant.name, sizes.get(variant.name, 0)) for variant in variants]
+    since = (now or timezone.now()) - REPEAT_WINDOW
+    recent = (
+        BulletinRun.objects.filter(bulletin=bulletin, started_at__gte=since)
+        .exclude(status=BulletinRun.Status.FAILED, sent=0)  # a failed run may have sent some
+        .order_by("-started_at")
+        .first()
+    )
+    return SendForecast(
+        recipients=len(screening.recipients),
+        not_opted_in=screening.not_opted_in,
+        unsubscribed=screening.unsubscribed,
+        no_email=screening.no_email,
+        arms=arms,
+        recent_run=recent,
+    )

@@ -8,14 +8,20 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from bulletins.models import Bulletin, Variant
-from bulletins.rendering import RenderedEmail, RenderError
+from bulletins.rendering import Block, RenderedEmail, RenderError, bulletin_render, subject_render
 from bulletins.services.audience import (
     Recipient,
     audience_queryset,
     audience_screen,
     variant_for,
 )
-from bulletins.services.content import deliveries_plan, email_render, items_lookup, message_of
+from bulletins.services.content import (
+    deliveries_plan,
+    email_render,
+    items_lookup,
+    message_of,
+    user_context,
+)
 from bulletins.services.platforms import PlatformNotConfigured, bulletin_adapter
 from integrations.platforms import PlatformAdapter, SendResult, adapter
 from recommendations.models import EndUser
@@ -129,3 +135,47 @@ def bulletin_test_send(*, bulletin: Bulletin, user_external_id: str, to_email: s
         idempotency_key=f"test-{uuid.uuid4().hex}",
     )
     return adapter_for_test_send(bulletin).send([message])[0]
+
+
+SAMPLE_ITEM = {
+    "item_id": "sample",
+    "title": "A sample story",
+    "url": "https://example.com/sample",
+    "position": 1,
+    "description": "What a recommended item looks like in this layout.",
+}
+
+
+def _sample_user() -> dict:
+    """A real subscriber's attributes when there is one (what templates will really see),
+    else a made-up reader."""
+    user = EndUser.objects.filter(is_anonymous=False, email_opt_in=True).exclude(email="").first()
+    if user is None:
+        return {"email": "reader@example.com", "id": "sample", "first_name": "Alex"}
+    return user_context(Recipient(user.pk, user.external_id, user.email, user.attributes or {}))
+
+
+def bulletin_templates_check(*, subject_template: str, layout_mjml: str) -> dict[str, str]:
+    """Render the subject and the layout for a sample user and a sample item, as a run
+    would: field name -> why it cannot be sent (empty when both render)."""
+    user, errors = _sample_user(), {}
+    try:
+        subject_render(subject_template, user)
+    except Exception as error:  # a template filter can raise anything; the form shows it
+        errors["subject_template"] = _render_problem(error)
+    try:
+        bulletin_render(
+            subject_template="sample",
+            layout_mjml=layout_mjml or None,
+            blocks=[Block(title="Picked for you", items=[SAMPLE_ITEM])],
+            user=user,
+            delivery_id=PREVIEW_DELIVERY_ID,
+        )
+    except Exception as error:
+        errors["layout_mjml"] = _render_problem(error)
+    return errors
+
+
+def _render_problem(error: Exception) -> str:
+    text = str(error) if isinstance(error, RenderError) else f"{type(error).__name__}: {error}"
+    return f"Rendering for a sample reader failed: {text}"

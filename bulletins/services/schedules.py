@@ -3,13 +3,22 @@ bulletin: created, changed, paused or removed when the bulletin is saved, and de
 the bulletin."""
 
 import json
+import zoneinfo
 
 from django.db import transaction
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from bulletins.models import Bulletin
+from bulletins.scheduling import crontab_fields
 
 SCHEDULED_SEND_TASK = "bulletins.tasks.bulletin_scheduled_send_task"
+
+
+def _crontab(fields: dict[str, str]) -> CrontabSchedule:
+    """The crontab with these fields, shared by bulletins that send at the same times."""
+    fields = {**fields, "timezone": zoneinfo.ZoneInfo(fields["timezone"])}
+    found = CrontabSchedule.objects.filter(**fields).order_by("pk").first()
+    return found or CrontabSchedule.objects.create(**fields)
 
 
 def periodic_task_name(bulletin: Bulletin) -> str:
@@ -18,10 +27,19 @@ def periodic_task_name(bulletin: Bulletin) -> str:
 
 @transaction.atomic
 def bulletin_schedule_sync(*, bulletin: Bulletin) -> PeriodicTask | None:
-    task = bulletin.periodic_task
-    if bulletin.schedule_id is None:
+    """Make the bulletin's crontab and periodic task match its own schedule fields."""
+    fields = crontab_fields(bulletin.schedule_spec)
+    if fields is None:
         bulletin_schedule_remove(bulletin=bulletin)
+        if bulletin.schedule_id is not None:
+            Bulletin.objects.filter(pk=bulletin.pk).update(schedule=None)
+            bulletin.schedule = None
         return None
+    crontab = _crontab(fields)
+    if bulletin.schedule_id != crontab.pk:
+        Bulletin.objects.filter(pk=bulletin.pk).update(schedule=crontab)
+        bulletin.schedule = crontab
+    task = bulletin.periodic_task
     # A task of this name left behind by a deleted bulletin of the same slug is taken over:
     # names are unique, and the leftover would otherwise block the save.
     name = periodic_task_name(bulletin)

@@ -4,7 +4,7 @@
 import pytest
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from bulletins.models import (
     Bulletin,
@@ -67,7 +67,11 @@ def add_form(*, variants=(), **fields):
         "from_email": "",
         "layout_mjml": "",
         "platform": "",
-        "schedule": "",
+        "send_frequency": "none",
+        "send_time": "08:00",
+        "send_weekday": "1",
+        "send_cron": "",
+        "send_timezone": "UTC",
         "blocks-TOTAL_FORMS": "1",
         "blocks-INITIAL_FORMS": "0",
         "blocks-MIN_NUM_FORMS": "1",
@@ -94,6 +98,26 @@ def add_form(*, variants=(), **fields):
 
 
 # Adding and saving
+
+
+@pytest.mark.parametrize(
+    ("field", "source", "message"),
+    [
+        ("subject_template", "{% if %}Hi", "invalid subject template"),
+        ("subject_template", "{{ first_name|no_such_filter }}", "no_such_filter"),
+        ("layout_mjml", "<mjml><mj-body>{% for item in %}</mj-body></mjml>", "invalid layout"),
+    ],
+)
+def test_a_template_that_cannot_render_is_refused_on_its_field(
+    staff_client, field, source, message
+):
+    response = staff_client.post(ADD_URL, {**add_form(), field: source})
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field] and message in errors[field][0]
+    assert "sample reader" in errors[field][0]
+    assert not Bulletin.objects.exists()
 
 
 def test_add_form_creates_the_bulletin_with_its_block_and_variants(staff_client):
@@ -137,26 +161,76 @@ def test_a_bulletin_without_a_block_is_refused(admin_client):
     assert not Bulletin.objects.exists()
 
 
-def test_saving_with_an_enabled_schedule_creates_its_periodic_task(staff_client):
-    crontab = CrontabSchedule.objects.create(minute="0", hour="7", timezone="UTC")
+DAILY_AT_7 = {"send_frequency": "daily", "send_time": "07:00", "schedule_enabled": "on"}
 
-    staff_client.post(ADD_URL, add_form(schedule=str(crontab.pk), schedule_enabled="on"))
+
+def test_saving_with_an_enabled_schedule_creates_its_periodic_task(staff_client):
+    staff_client.post(ADD_URL, add_form(**DAILY_AT_7))
 
     bulletin = Bulletin.objects.get(slug="morning")
     task = PeriodicTask.objects.get(task=SCHEDULED_SEND_TASK)
-    assert (bulletin.periodic_task, task.crontab, task.enabled) == (task, crontab, True)
+    assert (bulletin.periodic_task, task.enabled) == (task, True)
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("0", "7", "*")
+    assert bulletin.schedule_summary == "Every day at 07:00 (UTC)"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"send_frequency": "cron", "send_cron": "* * * * *"}, "send_cron", "once an hour"),
+        ({"send_frequency": "cron", "send_cron": "0 8 * *"}, "send_cron", "five parts"),
+        ({"send_frequency": "cron", "send_cron": "0 25 * * *"}, "send_cron", "cannot run"),
+        ({"send_frequency": "daily", "send_timezone": "Mars/Olympus"}, "send_timezone", "Unknown"),
+    ],
+)
+def test_a_schedule_that_cannot_run_is_refused_on_its_field(admin_client, fields, field, message):
+    response = admin_client.post(ADD_URL, add_form(**fields, schedule_enabled="on"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in errors[field][0]
+    assert not PeriodicTask.objects.filter(task=SCHEDULED_SEND_TASK).exists()
+
+
+def test_a_weekly_schedule_in_a_time_zone_reads_in_words_and_runs_there(admin_client):
+    admin_client.post(
+        ADD_URL,
+        add_form(
+            send_frequency="weekly",
+            send_time="09:30",
+            send_weekday="5",
+            send_timezone="Europe/Paris",
+            schedule_enabled="on",
+        ),
+    )
+
+    bulletin = Bulletin.objects.get(slug="morning")
+    assert bulletin.schedule_summary == "Every Friday at 09:30 (Europe/Paris)"
+    crontab = bulletin.periodic_task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("30", "9", "5")
+    assert str(crontab.timezone) == "Europe/Paris"
+
+
+def test_a_new_bulletin_is_not_scheduled_and_marketers_cannot_edit_system_crontabs(
+    marketer_client,
+):
+    assert Bulletin().send_frequency == "none"
+    page = marketer_client.get(ADD_URL).content.decode()
+    assert 'name="schedule"' not in page  # the system crontab is not picked here
+    add_crontab = reverse("admin:django_celery_beat_crontabschedule_add")
+    assert marketer_client.get(add_crontab).status_code == 403
 
 
 def test_enabling_a_schedule_without_choosing_one_is_refused(admin_client):
     response = admin_client.post(ADD_URL, add_form(schedule_enabled="on"))
 
     assert response.status_code == 200
-    assert "Choose a schedule before enabling it." in response.content.decode()
+    assert "Choose when to send before turning the schedule on." in response.content.decode()
 
 
 def test_deleting_a_scheduled_bulletin_deletes_its_periodic_task(admin_client):
-    crontab = CrontabSchedule.objects.create(minute="0", hour="7", timezone="UTC")
-    admin_client.post(ADD_URL, add_form(schedule=str(crontab.pk), schedule_enabled="on"))
+    admin_client.post(ADD_URL, add_form(**DAILY_AT_7))
     bulletin = Bulletin.objects.get(slug="morning")
 
     delete_url = reverse("admin:bulletins_bulletin_delete", args=[bulletin.pk])
@@ -168,8 +242,7 @@ def test_deleting_a_scheduled_bulletin_deletes_its_periodic_task(admin_client):
 
 
 def test_bulk_deleting_scheduled_bulletins_deletes_their_periodic_tasks(admin_client):
-    crontab = CrontabSchedule.objects.create(minute="0", hour="7", timezone="UTC")
-    admin_client.post(ADD_URL, add_form(schedule=str(crontab.pk), schedule_enabled="on"))
+    admin_client.post(ADD_URL, add_form(**DAILY_AT_7))
     bulletin = Bulletin.objects.get(slug="morning")
 
     response = admin_client.post(
@@ -356,6 +429,36 @@ def test_the_same_send_form_posted_twice_starts_one_run(
 
     run = BulletinRun.objects.get()
     assert run.sent == len(mailbox)
+
+
+def test_send_now_shows_recipients_skips_and_arms_before_sending(admin_client, weekly, mailbox):
+    EndUser.objects.filter(external_id="user-00001").update(email_opt_in=False)
+    forecast = admin_client.get(send_url(weekly)).context["forecast"]
+
+    subscribers = EndUser.objects.filter(is_anonymous=False, email_opt_in=True).exclude(email="")
+    assert forecast.recipients == subscribers.count() > 0
+    assert forecast.not_opted_in >= 1 and forecast.recent_run is None
+    assert sum(size for _, size in forecast.arms) in (0, forecast.recipients)
+
+
+def test_a_second_send_within_a_day_needs_an_explicit_confirmation(
+    admin_client, weekly, mailbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(send_url(weekly))
+    first = len(mailbox)
+
+    page = admin_client.get(send_url(weekly)).content.decode()
+    assert "already sent" in page and 'name="confirm_repeat"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = admin_client.post(send_url(weekly))
+    assert refused.status_code == 200 and 'class="errornote"' in refused.content.decode()
+    assert BulletinRun.objects.count() == 1 and len(mailbox) == first
+
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = admin_client.post(send_url(weekly), {"confirm_repeat": "yes"})
+    assert confirmed.status_code == 302
+    assert BulletinRun.objects.count() == 2 and len(mailbox) == 2 * first
 
 
 def test_send_now_of_a_bulletin_without_blocks_explains_and_sends_nothing(admin_client, db):

@@ -28,7 +28,21 @@ def bulletin(db):
 
 
 def schedule(bulletin, crontab, *, enabled=True):
-    bulletin.schedule = crontab
+    """Set the bulletin's own schedule to the crontab's times, as the admin form would."""
+    if crontab is None:
+        bulletin.send_frequency = "none"
+    else:
+        bulletin.send_frequency = "cron"
+        bulletin.send_cron = " ".join(
+            [
+                crontab.minute,
+                crontab.hour,
+                crontab.day_of_month,
+                crontab.month_of_year,
+                crontab.day_of_week,
+            ]
+        )
+        bulletin.send_timezone = str(crontab.timezone)
     bulletin.schedule_enabled = enabled
     bulletin.save()
     return bulletin_schedule_sync(bulletin=bulletin)

@@ -127,3 +127,9 @@ def test_activating_a_personalize_version_explains_what_it_is(admin_client):
     assert not version.is_active
     filtered = admin_client.get(changelist, {"source__exact": "personalize"}).content.decode()
     assert "Activate (roll back" not in filtered
+
+
+def test_the_site_root_leads_to_the_admin_not_a_404(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+    assert client.get("/", follow=True).status_code == 200  # the login page

@@ -159,4 +159,5 @@ def test_outside_admin_only_the_one_click_unsubscribe_takes_a_cookie_post(world)
         "bulletin-click": 403,
         "bulletin-open": 403,
         "bulletin-unsubscribe": 200,  # exempt by design: the signed token authenticates
+        "home": 403,
     }
