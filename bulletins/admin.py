@@ -64,7 +64,7 @@ class BulletinBlockInline(admin.TabularInline):
     model = BulletinBlock
     extra = 0
     min_num = 1
-    fields = ["position", "title", "placement", "count"]
+    fields = ["position", "title", "placement", "count", "skip_sent_in_last"]
 
     def get_formset(self, request, obj=None, **kwargs):
         # min_num alone only shows one empty form: a bulletin could still be saved (or its
@@ -192,6 +192,7 @@ class BulletinAdmin(admin.ModelAdmin):
         if bulletin is None or not self.has_view_permission(request, bulletin):
             raise PermissionDenied
         user_id = (request.POST.get("user") or request.GET.get("user") or "").strip()
+        variant_name = request.GET.get("variant", "").strip()
         preview, error = None, None
         if request.method == "POST" and request.POST.get("test_to"):
             if not self.has_change_permission(request, bulletin):
@@ -211,7 +212,9 @@ class BulletinAdmin(admin.ModelAdmin):
                     error = f"Test send {result.status}: {result.error}"
         if user_id:
             try:
-                preview = bulletin_preview(bulletin=bulletin, user_external_id=user_id)
+                preview = bulletin_preview(
+                    bulletin=bulletin, user_external_id=user_id, variant_name=variant_name
+                )
             except PreviewError as failure:
                 error = error or str(failure)
         context = {
@@ -221,6 +224,8 @@ class BulletinAdmin(admin.ModelAdmin):
             "original": bulletin,
             "bulletin": bulletin,
             "user_id": user_id,
+            "variant_name": variant_name,
+            "variant_names": list(bulletin.variants.values_list("name", flat=True)),
             "preview": preview,
             "error": error,
             "can_send": self.has_change_permission(request, bulletin),
@@ -421,32 +426,37 @@ class BulletinRunAdmin(admin.ModelAdmin):
         "failed",
         "skipped",
         "fallback",
+        "failure_reason",
     ]
     list_filter = ["status", "trigger", "bulletin"]
     actions = ["resume"]
-    readonly_fields = [
-        "bulletin",
-        "status",
-        "trigger",
-        "run_key",
-        "audience",
-        "shards",
-        "progress",
-        "deliveries",
-        "sent",
-        "failed",
-        "cancelled",
-        "fallback",
-        "skipped_not_opted_in",
-        "skipped_unsubscribed",
-        "skipped_no_email",
-        "skipped_no_items",
-        "error",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
+    # In a marketer's words first; the machinery (shards, lease) folded away at the end.
+    fieldsets = [
+        (None, {"fields": ["bulletin", "status", "failure_reason", "progress", "trigger"]}),
+        (
+            "Emails",
+            {
+                "fields": [
+                    "audience_size",
+                    "to_send",
+                    "sent",
+                    "failed",
+                    "skipped_not_opted_in_words",
+                    "skipped_unsubscribed_words",
+                    "skipped_no_email_words",
+                    "skipped_no_items_words",
+                    "cancelled_words",
+                    "fallback_words",
+                ]
+            },
+        ),
+        ("When", {"fields": ["started_at", "finished_at"]}),
+        (
+            "Technical details",
+            {"fields": ["run_key", "shards", "heartbeat_at", "error"], "classes": ["collapse"]},
+        ),
     ]
-    exclude = ["prepared_shards", "shard_bounds"]
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -454,11 +464,52 @@ class BulletinRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, run: BulletinRun) -> str:
         """Live from the delivery rows (the run's own counts are refreshed per batch)."""
-        prepared = f"{len(run.prepared_shards)}/{run.shards} shards prepared"
         settled = run.delivery_set.exclude(
             status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
         ).count()
-        return f"{settled}/{run.deliveries or run.delivery_set.count()} settled · {prepared}"
+        total = run.deliveries or run.delivery_set.count()
+        if run.status == BulletinRun.Status.PREPARING:
+            share = len(run.prepared_shards) / run.shards if run.shards else 0
+            return f"choosing each reader's items: {share:.0%} of the audience done"
+        return f"{settled} of {total} emails handled (sent, failed or skipped)"
+
+    @admin.display(description="why it failed")
+    def failure_reason(self, run: BulletinRun) -> str:
+        if run.status != BulletinRun.Status.FAILED:
+            return ""
+        return run.error or "no reason was recorded"
+
+    @admin.display(description="audience")
+    def audience_size(self, run: BulletinRun) -> int:
+        return run.audience
+
+    @admin.display(description="emails to send")
+    def to_send(self, run: BulletinRun) -> int:
+        return run.deliveries
+
+    @admin.display(description="skipped: not opted in")
+    def skipped_not_opted_in_words(self, run: BulletinRun) -> int:
+        return run.skipped_not_opted_in
+
+    @admin.display(description="skipped: unsubscribed or suppressed")
+    def skipped_unsubscribed_words(self, run: BulletinRun) -> int:
+        return run.skipped_unsubscribed
+
+    @admin.display(description="skipped: no email address")
+    def skipped_no_email_words(self, run: BulletinRun) -> int:
+        return run.skipped_no_email
+
+    @admin.display(description="skipped: no item to show")
+    def skipped_no_items_words(self, run: BulletinRun) -> int:
+        return run.skipped_no_items
+
+    @admin.display(description="not sent: unsubscribed while the run was under way")
+    def cancelled_words(self, run: BulletinRun) -> int:
+        return run.cancelled
+
+    @admin.display(description="filled in part from the placement's fallback")
+    def fallback_words(self, run: BulletinRun) -> int:
+        return run.fallback
 
     @admin.action(description="Resume: send what is pending, in doubt or retryable")
     def resume(self, request: HttpRequest, queryset) -> None:

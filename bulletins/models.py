@@ -220,6 +220,13 @@ class BulletinBlock(models.Model):
     count = models.PositiveSmallIntegerField(
         default=6, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
+    skip_sent_in_last = models.PositiveSmallIntegerField(
+        "skip items sent in the last",
+        default=1,
+        validators=[MaxValueValidator(10)],
+        help_text="Leave out what this reader was sent in their last N emails, so a weekly "
+        "bulletin does not show last week's items again; 0 allows repeats.",
+    )
 
     class Meta:
         ordering = ["bulletin", "position", "pk"]

@@ -81,7 +81,7 @@ def deliveries_plan(
 
     for block_index, block in enumerate(blocks, start=1):
         placement = block.placement
-        emails_back = recently_sent_days(placement)
+        emails_back = max(recently_sent_days(placement), block.skip_sent_in_last)
         recently_sent = _recently_sent(list(chosen), emails_back) if emails_back else {}
         by_source: dict[str | None, list[int]] = {}
         for pk, arm in arms.items():

@@ -13,7 +13,6 @@ from bulletins.services.audience import (
     Recipient,
     audience_queryset,
     audience_screen,
-    variant_for,
 )
 from bulletins.services.content import (
     deliveries_plan,
@@ -63,7 +62,11 @@ def _skip_reason(bulletin: Bulletin, user: EndUser) -> str:
     return ""
 
 
-def bulletin_preview(*, bulletin: Bulletin, user_external_id: str) -> EmailPreview:
+def bulletin_preview(
+    *, bulletin: Bulletin, user_external_id: str, variant_name: str = ""
+) -> EmailPreview:
+    """The user's email as a run would make it now, in the user's own arm or, with
+    `variant_name`, in that arm (to see what each arm's readers get)."""
     user = EndUser.objects.filter(external_id=user_external_id).first()
     if user is None:
         raise PreviewError(f"no end user with id {user_external_id!r}")
@@ -71,6 +74,10 @@ def bulletin_preview(*, bulletin: Bulletin, user_external_id: str) -> EmailPrevi
         raise PreviewError("the bulletin has no recommendation block yet")
     recipient = Recipient(user.pk, user.external_id, user.email, user.attributes or {})
     variants = list(bulletin.variants.all())
+    if variant_name:
+        variants = [variant for variant in variants if variant.name == variant_name]
+        if not variants:
+            raise PreviewError(f"the bulletin has no arm named {variant_name!r}")
     plans, _ = deliveries_plan(bulletin, [recipient], variants=variants)
     if not plans:
         raise PreviewError(
@@ -92,7 +99,7 @@ def bulletin_preview(*, bulletin: Bulletin, user_external_id: str) -> EmailPrevi
         error = str(failure)
     return EmailPreview(
         user=user,
-        variant=variant_for(variants, bulletin.slug, user.external_id),
+        variant=plan.variant,
         items=plan.items,
         used_fallback=plan.used_fallback,
         email=email,

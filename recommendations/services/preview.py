@@ -7,7 +7,7 @@ import pandas as pd
 
 from recommendations import selectors
 from recommendations.engine.rules import RulePipeline
-from recommendations.models import EndUser, Item, Placement
+from recommendations.models import EndUser, Item, Placement, Segment
 from recommendations.services.placements import placement_lists, placement_pipeline
 from recommendations.services.training import active_model
 
@@ -48,6 +48,16 @@ def placement_preview(
     no_rules = RulePipeline.compile([], selectors.items_frame())
     plain = placement_lists(placement, model, users, pipeline=no_rules, **common)
     pipeline = placement_pipeline(placement)
+    member_of = {pk for pk, members in segments.items() if user.external_id in members}
+
+    def applies(rule) -> bool:
+        return rule.segment is None or rule.segment in member_of
+
+    segment_names = dict(
+        Segment.objects.filter(pk__in={rule.segment for rule in pipeline.rules}).values_list(
+            "pk", "name"
+        )
+    )
     return Preview(
         placement=placement,
         user=user,
@@ -56,8 +66,16 @@ def placement_preview(
             plain.get(user.external_id, []), source=version.source
         ),
         changes=_changes(trace),
-        rules=[f"{rule.name} ({rule.kind})" for rule in pipeline.rules],
-        inactive_rules=[f"{rule.name} (outside its dates)" for rule in pipeline.inactive],
+        rules=[f"{rule.name} ({rule.kind})" for rule in pipeline.rules if applies(rule)],
+        inactive_rules=[
+            *(f"{rule.name} (outside its dates)" for rule in pipeline.inactive),
+            *(
+                f"{rule.name} (only for segment {segment_names.get(rule.segment, rule.segment)}, "
+                f"which {user.external_id} is not in)"
+                for rule in pipeline.rules
+                if not applies(rule)
+            ),
+        ],
     )
 
 

@@ -80,6 +80,7 @@ def add_form(*, variants=(), **fields):
         "blocks-0-title": "Picked for you",
         "blocks-0-placement": str(Placement.objects.get(slug="for-you").pk),
         "blocks-0-count": "3",
+        "blocks-0-skip_sent_in_last": "1",
         "variants-TOTAL_FORMS": str(len(variants)),
         "variants-INITIAL_FORMS": "0",
         "variants-MIN_NUM_FORMS": "0",
@@ -290,6 +291,30 @@ def test_preview_shows_subject_items_and_the_email_in_a_sandboxed_iframe(
     assert 'id="test-send-form"' in page
 
 
+def test_preview_shows_a_user_in_the_arm_chosen(admin_client, weekly, mailbox):
+    Variant.objects.create(
+        bulletin=weekly,
+        name="holdout",
+        share=50,
+        is_control=True,
+        source=Variant.Source.NON_PERSONALIZED,
+    )
+    Variant.objects.create(bulletin=weekly, name="model", share=50, source=Variant.Source.IN_HOUSE)
+    user = recipient(weekly)
+
+    for arm in ("holdout", "model"):
+        response = admin_client.get(preview_url(weekly), {"user": user.external_id, "variant": arm})
+        preview = response.context["preview"]
+        assert preview.variant.name == arm
+        assert f'<option value="{arm}" selected>' in response.content.decode()
+    holdout = admin_client.get(
+        preview_url(weekly), {"user": user.external_id, "variant": "holdout"}
+    )
+    assert {e["source"] for e in holdout.context["preview"].items} == {"trending"}
+    unknown = admin_client.get(preview_url(weekly), {"user": user.external_id, "variant": "nope"})
+    assert "no arm named &#x27;nope&#x27;" in unknown.content.decode()
+
+
 def test_preview_of_an_unknown_user_says_so(admin_client, weekly):
     response = admin_client.get(preview_url(weekly), {"user": "nobody-here"})
 
@@ -483,7 +508,27 @@ def test_run_list_shows_progress_and_counts(admin_client, weekly, mailbox):
     response = admin_client.get(reverse("admin:bulletins_bulletinrun_changelist"))
 
     assert response.status_code == 200
-    assert f"0/{prepared} settled · 1/1 shards prepared" in response.content.decode()
+    assert f"0 of {prepared} emails handled (sent, failed or skipped)" in (
+        response.content.decode()
+    )
+
+
+def test_a_run_page_says_what_happened_in_words_and_why_it_failed(admin_client, weekly):
+    run, _ = bulletin_run_start(bulletin=weekly)
+    BulletinRun.objects.filter(pk=run.pk).update(
+        status=BulletinRun.Status.FAILED, error="the platform refused the API key (401)"
+    )
+    EndUser.objects.filter(external_id="user-00001").update(email_opt_in=False)
+
+    listed = admin_client.get(reverse("admin:bulletins_bulletinrun_changelist"))
+    page = admin_client.get(reverse("admin:bulletins_bulletinrun_change", args=[run.pk]))
+
+    assert "the platform refused the API key (401)" in listed.content.decode()
+    text = page.content.decode()
+    assert "Why it failed" in text and "the platform refused the API key (401)" in text
+    assert "Skipped: not opted in" in text and "Technical details" in text
+    first_section = text.split("Technical details")[0]
+    assert "shard" not in first_section.lower() and "heartbeat" not in first_section.lower()
 
 
 def test_resume_action_finishes_an_interrupted_run(
@@ -540,3 +585,12 @@ def test_staff_without_bulletin_permissions_cannot_preview_or_send(client, weekl
 
     assert (preview.status_code, send.status_code) == (403, 403)
     assert not BulletinRun.objects.exists()
+
+
+def test_the_bulletin_page_has_preview_send_and_report_buttons(staff_client, weekly):
+    page = staff_client.get(reverse("admin:bulletins_bulletin_change", args=[weekly.pk]))
+
+    text = page.content.decode()
+    for name in ("preview", "send", "report"):
+        assert reverse(f"admin:bulletins_bulletin_{name}", args=[weekly.pk]) in text
+    assert "Send now</a>" in text and "Experiment report</a>" in text

@@ -290,6 +290,39 @@ def test_exclude_recently_sent_rule_keeps_last_emails_items_out(weekly, mailbox)
         assert not picked & {e["item_id"] for e in before.items}
 
 
+def _block_items(delivery, block: int) -> set[str]:
+    return {e["item_id"] for e in delivery.items if e["block"] == block}
+
+
+def test_by_default_the_next_email_does_not_repeat_the_last_ones_items(weekly, mailbox):
+    """A weekly newsletter: last week's picks are not this week's (each block on its own)."""
+    first = send(weekly)
+    second = send(weekly)
+
+    compared = 0
+    for delivery in Delivery.objects.filter(run=second).select_related("user"):
+        before = Delivery.objects.get(run=first, user=delivery.user)
+        for block in (1, 2):
+            assert not _block_items(delivery, block) & _block_items(before, block)
+        compared += 1
+    assert compared > 100
+
+
+def test_a_block_set_to_skip_nothing_may_repeat_the_last_emails_items(weekly, mailbox):
+    weekly.blocks.update(skip_sent_in_last=0)
+    first = send(weekly)
+    second = send(weekly)
+
+    repeated = sum(
+        bool(_block_items(delivery, 1) & _block_items(before, 1))
+        for delivery, before in (
+            (d, Delivery.objects.get(run=first, user=d.user))
+            for d in Delivery.objects.filter(run=second).select_related("user")
+        )
+    )
+    assert repeated > 0
+
+
 def test_render_failure_fails_the_delivery_with_its_reason(weekly, mailbox):
     weekly.layout_mjml = "<mjml><mj-body><mj-raw>" + "x" * 120_000 + "</mj-raw></mj-body></mjml>"
     weekly.save()

@@ -224,3 +224,11 @@ def test_placement_list_links_to_its_widget_engagement_report(admin_client, for_
 
     report = reverse("admin:bulletins_widgetengagement_change", args=[for_you.pk])
     assert report in response.content.decode()
+
+
+def test_the_placement_page_has_preview_comparison_and_report_buttons(admin_client, for_you):
+    page = admin_client.get(change_url(for_you)).content.decode()
+
+    assert reverse("admin:recommendations_placement_preview", args=[for_you.pk]) in page
+    assert reverse("admin:recommendations_placement_compare", args=[for_you.pk]) in page
+    assert reverse("admin:bulletins_widgetengagement_change", args=[for_you.pk]) in page

@@ -12,6 +12,7 @@ from recommendations.models import (
     Segment,
     SegmentMembership,
 )
+from recommendations.services.preview import placement_preview
 from recommendations.services.recommending import recommendations_refresh_user
 from recommendations.services.training import model_version_train
 
@@ -234,3 +235,19 @@ def test_a_rule_the_catalogue_cannot_evaluate_is_skipped_when_serving_and_flagge
     broken.refresh_from_db()
     working.refresh_from_db()
     assert "neither a number nor a date" in broken.problem and working.problem == ""
+
+
+def test_preview_lists_a_segment_rule_as_active_only_for_its_members(trained, for_you):
+    segment = Segment.objects.create(slug="vip", name="VIP")
+    member, other = EndUser.objects.order_by("pk")[:2]
+    SegmentMembership.objects.create(segment=segment, user=member)
+    _rule(for_you, "boost", ("categories", "equals", "Cooking"), multiplier=2, segment=segment)
+
+    for_member = placement_preview(placement=for_you, user_external_id=member.external_id)
+    for_other = placement_preview(placement=for_you, user_external_id=other.external_id)
+
+    assert for_member.rules == ["boost rule (boost)"] and for_member.inactive_rules == []
+    assert for_other.rules == []
+    assert for_other.inactive_rules == [
+        f"boost rule (only for segment VIP, which {other.external_id} is not in)"
+    ]
