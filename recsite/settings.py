@@ -137,6 +137,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "TIMEOUT": env.int("CACHE_TIMEOUT", default=24 * 3600),
+            # This cache lives in one process: its keys carry the data's generation, so a
+            # recompute or a rule change made by another process reaches it within a second.
+            "KEY_FUNCTION": "recsite.data_generation.generation_key",
             # Every user's lists are cached; the default of 300 entries would cull them.
             "OPTIONS": {"MAX_ENTRIES": env.int("LOCMEM_CACHE_MAX_ENTRIES", default=1_000_000)},
         }

@@ -114,8 +114,11 @@ def user_forget(*, user: EndUser, dry_run: bool = False) -> ErasureReport:
 
 def users_forget(*, users) -> list[ErasureReport]:
     """Erase each of `users` (a queryset or list), each in its own transaction: one that
-    fails leaves the others erased. For admin's "Forget selected users" action."""
-    return [user_forget(user=user) for user in list(users)]
+    fails leaves the others erased, in the order they were stored (the report lists them so,
+    whatever order the database hands a queryset back in). For admin's "Forget selected users"
+    action."""
+    ordered = users.order_by("pk") if hasattr(users, "order_by") else users
+    return [user_forget(user=user) for user in list(ordered)]
 
 
 def _forget(user: EndUser, *, dry_run: bool) -> ErasureReport:

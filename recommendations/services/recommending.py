@@ -37,6 +37,7 @@ from recsite.cache_keys import (
     refresh_pending_key,
     served_cache_key,
 )
+from recsite.data_generation import data_generation_forget
 from recsite.errors import CACHE_ERRORS
 from recsite.sharding import Shard, pk_shards, shards_from_bounds
 
@@ -69,6 +70,7 @@ def recommendation_run_start(
         users=users,
         heartbeat_at=timezone.now(),
     )
+    data_generation_forget()  # this process's cached lists give way to the run's
     return run, shards
 
 

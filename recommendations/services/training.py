@@ -24,6 +24,7 @@ from recommendations.engine import HybridRecommender
 from recommendations.engine.evaluation import evaluate, search, temporal_split
 from recommendations.engine.presets import POPULARITY_PARAMS, SEARCH_GRID
 from recommendations.models import Interaction, ModelVersion
+from recsite.data_generation import data_generation_forget
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def model_version_activate(*, version: ModelVersion, reason: str) -> ModelVersio
     version.activated_at = timezone.now()
     version.decision = reason
     version.save(update_fields=["is_active", "status", "activated_at", "decision"])
+    data_generation_forget()
     logger.info("activated %s: %s", version, reason)
     return version
 

@@ -73,8 +73,10 @@ def test_a_cached_list_comes_with_titles_links_and_explanations(computed, server
 
 
 def test_the_second_request_for_a_list_touches_no_database(
-    computed, server, django_assert_num_queries
+    computed, server, django_assert_num_queries, monkeypatch
 ):
+    # The embedded cache reads the data's generation once a second (test_data_generation.py).
+    monkeypatch.setattr("recsite.data_generation.SECONDS", 3600)
     url = "/api/v1/recommendations/?user=user-00007&placement=for-you"
     first = server.get(url).json()["items"]
 
