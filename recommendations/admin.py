@@ -1,4 +1,5 @@
 from collections import Counter
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -66,7 +67,13 @@ class EndUserAdmin(admin.ModelAdmin):
         "is_anonymous",
         "created_at",
     ]
-    list_filter = ["email_opt_in", "personalization_opt_out", "is_anonymous", "created_at"]
+    list_filter = [
+        "email_opt_in",
+        "personalization_opt_out",
+        "is_anonymous",
+        "created_at",
+        ("segment_memberships__segment", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["=external_id", "email"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
@@ -593,7 +600,8 @@ class SegmentAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["size", "profile_table", "refreshed_at"]
+    # `member_list`, not the model's `members`: that would print every member on the page.
+    readonly_fields = ["size", "member_list", "profile_table", "refreshed_at"]
     inlines = [SegmentConditionInline]
     actions = ["refresh"]
 
@@ -624,6 +632,17 @@ class SegmentAdmin(admin.ModelAdmin):
                 f"median {profile.get('median_recency_days', 0):.0f} days since last event"
             )
         return "retired: fewer learned segments now" if "retired" in profile else "—"
+
+    @admin.display(description="members")
+    def member_list(self, segment: Segment) -> str:
+        """The members, paged, searchable and filterable, in the end users' own list."""
+        if segment.pk is None:
+            return "—"
+        users = reverse("admin:recommendations_enduser_changelist")
+        query = urlencode({"segment_memberships__segment__id__exact": segment.pk})
+        return format_html(
+            '<a href="{}?{}">See the {} members</a>', users, query, f"{segment.size:,}"
+        )
 
     @admin.display(description="profile")
     def profile_table(self, segment: Segment) -> str:

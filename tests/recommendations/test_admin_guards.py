@@ -133,3 +133,20 @@ def test_the_site_root_leads_to_the_admin_not_a_404(client):
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == reverse("admin:index")
     assert client.get("/", follow=True).status_code == 200  # the login page
+
+
+def test_a_segments_page_links_to_its_members_paged_in_the_user_list(
+    planted_catalogue, admin_client
+):
+    segments_refresh()
+    segment = Segment.objects.filter(size__gt=0).order_by("pk").first()
+
+    page = admin_client.get(reverse("admin:recommendations_segment_change", args=[segment.pk]))
+    text = page.content.decode()
+    link = f"?segment_memberships__segment__id__exact={segment.pk}"
+    assert f"See the {segment.size:,} members" in text and link in text
+    assert text.count("user-0") < 5  # the members are not all printed on the page
+
+    members = admin_client.get(reverse("admin:recommendations_enduser_changelist") + link)
+    assert members.status_code == 200
+    assert members.context["cl"].result_count == segment.size
