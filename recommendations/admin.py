@@ -456,8 +456,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["source", "status", "is_active"]
-    readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "id"]
+    readonly_fields = [
+        *(f.name for f in ModelVersion._meta.fields if f.name not in ("id", "activations")),
+        "activation_history",
+    ]
     actions = ["activate"]
+
+    @admin.display(description="activation history")
+    def activation_history(self, version: ModelVersion) -> str:
+        if not version.activations:
+            return "never active"
+        return format_html_join(
+            "", "<div>{}: {}</div>", ((a["at"], a["why"]) for a in version.activations)
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions come from training (manage.py train, or the scheduled task)
@@ -488,11 +499,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
         description="Activate (roll back or forward to) the selected version",
         permissions=["change"],
     )
-    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def activate(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
         version = queryset.get()
+        if (
+            version.source == ModelVersion.Source.IN_HOUSE
+            and request.POST.get("confirmed") != "yes"
+        ):
+            active = ModelVersion.objects.filter(source=version.source, is_active=True).first()
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Make {version} the active model?",
+                "opts": self.model._meta,
+                "version": version,
+                "active": active,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/recommendations/modelversion/activate.html", context
+            )
         if version.source != ModelVersion.Source.IN_HOUSE:
             self.message_user(
                 request, PERSONALIZE_VERSION_NOTE.format(version=version), messages.WARNING

@@ -484,6 +484,12 @@ class ModelVersion(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     artifact = models.CharField(max_length=1000, blank=True)
     decision = models.TextField(blank=True, help_text="Why it was or was not activated.")
+    activations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Every time it was made active: when, and why (by training or by whom).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     last_interaction_pk = models.PositiveBigIntegerField(

@@ -148,7 +148,11 @@ def model_version_activate(*, version: ModelVersion, reason: str) -> ModelVersio
     version.status = ModelVersion.Status.ACTIVE
     version.activated_at = timezone.now()
     version.decision = reason
-    version.save(update_fields=["is_active", "status", "activated_at", "decision"])
+    version.activations = [
+        *version.activations,
+        {"at": version.activated_at.isoformat(timespec="seconds"), "why": reason},
+    ]
+    version.save(update_fields=["is_active", "status", "activated_at", "decision", "activations"])
     data_generation_forget()
     logger.info("activated %s: %s", version, reason)
     return version

@@ -64,17 +64,25 @@ def test_admin_rolls_back_to_an_earlier_version(planted_catalogue, admin_client)
     active_before = ModelVersion.objects.get(is_active=True)
     older = first if active_before == second else second
 
-    response = admin_client.post(
-        reverse("admin:recommendations_modelversion_changelist"),
-        {"action": "activate", "_selected_action": [older.pk]},
-        follow=True,
-    )
+    changelist = reverse("admin:recommendations_modelversion_changelist")
+    chosen = {"action": "activate", "_selected_action": [older.pk]}
+
+    asked = admin_client.post(changelist, chosen)
+    assert asked.status_code == 200 and "Yes, make it active" in asked.content.decode()
+    older.refresh_from_db()
+    assert not older.is_active  # nothing changes until confirmed
+
+    response = admin_client.post(changelist, {**chosen, "confirmed": "yes"}, follow=True)
 
     assert response.status_code == 200
     older.refresh_from_db()
     assert older.is_active
     assert ModelVersion.objects.filter(is_active=True).count() == 1
     assert "activated by" in older.decision
+    # Its history keeps why it was activated each time: by training first, then by hand.
+    assert [entry["why"] for entry in older.activations][-1].startswith("activated by")
+    page = admin_client.get(reverse("admin:recommendations_modelversion_change", args=[older.pk]))
+    assert "activated by" in page.content.decode()
 
 
 def test_model_versions_list_shows_metrics(planted_catalogue, admin_client):
