@@ -5,9 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # `make test` runs the fast everyday tier; `make test TIER=all` (what .ci/run runs) adds the
-# browser, fault and slow tests. Tests run in parallel over TEST_WORKERS processes (pytest-xdist;
-# an idle worker takes queued tests from a busy one, so a long test late in the run does not
-# leave the other core idle), and the slowest 15 are listed at the end.
+# browser, fault and slow tests. Tests run in parallel over TEST_WORKERS processes (pytest-xdist),
+# and the slowest 15 are listed at the end.
 TIER ?= fast
 TEST_WORKERS ?= auto
 FAST_TIER := -m "not browser and not faults and not slow"
@@ -30,8 +29,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=15 \
-		$(if $(filter all,$(TIER)),,$(FAST_TIER))
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=15 $(if $(filter all,$(TIER)),,$(FAST_TIER))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
